@@ -1,0 +1,110 @@
+"""The contract between a game's batched rules (a *core*) and the env faces.
+
+A core holds the state of ``num_envs`` games as numpy arrays and advances all of
+them at once; it contains every rule of its game and nothing else. The two faces
+(:class:`coin_game_env.parallel_env.CoreParallelEnv` for PettingZoo users,
+:class:`coin_game_env.vector_env.VecEnv` for training) only validate input,
+convert layouts, auto-reset and render. Both call the same ``reset``/``step``, so
+the two faces cannot disagree about the rules.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import gymnasium
+import numpy as np
+
+POSSIBLE_AGENTS: tuple[str, str] = ("player_0", "player_1")
+
+
+@dataclass
+class CoreStep:
+    """What one batched step returns.
+
+    Attributes:
+        obs: observations, ``[num_envs, num_agents, *obs_shape]``.
+        rewards: float32 ``[num_envs, num_agents]``.
+        terminated: bool ``[num_envs]``; the game reached a terminal state.
+        truncated: bool ``[num_envs]``; the game hit its step limit.
+        info: per-step arrays with a leading ``[num_envs, num_agents]`` layout
+            (e.g. coin pickups), documented by each core.
+    """
+
+    obs: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    info: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class GameCore(ABC):
+    """Batched rules of one two-player game.
+
+    Subclasses set ``name``, ``observation_space`` and ``action_space`` (per
+    agent, single game; the same objects for the core's lifetime) in
+    ``__init__`` and validate their options there with clear errors.
+    """
+
+    name: str = "game"
+    possible_agents: tuple[str, ...] = POSSIBLE_AGENTS
+    render_fps: int = 4
+    observation_space: gymnasium.spaces.Space
+    action_space: gymnasium.spaces.Discrete
+
+    def __init__(self, num_envs: int) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        self.num_envs = int(num_envs)
+
+    @property
+    def num_agents(self) -> int:
+        return len(self.possible_agents)
+
+    @abstractmethod
+    def reset(self, rng: np.random.Generator, mask: np.ndarray | None = None) -> np.ndarray:
+        """Start new episodes in the games where ``mask`` (bool ``[num_envs]``) is
+        true, or in all games if ``mask`` is None. Random draws come from ``rng``.
+
+        Returns the observations of ALL games, ``[num_envs, num_agents, *obs_shape]``.
+        """
+
+    @abstractmethod
+    def step(self, actions: np.ndarray, rng: np.random.Generator) -> CoreStep:
+        """Advance every game one step.
+
+        Args:
+            actions: int64 ``[num_envs, num_agents]``, already validated by the face.
+            rng: generator for any random draw the rules need (e.g. coin respawn).
+        """
+
+    def render_ansi(self, index: int, returns: np.ndarray) -> str:
+        """Text picture of game ``index``; ``returns`` are the episode's summed rewards."""
+        return f"{self.name} game {index}: returns {returns.tolist()}"
+
+    @abstractmethod
+    def render_rgb(self, index: int, returns: np.ndarray) -> np.ndarray:
+        """RGB picture of game ``index`` as uint8 ``[height, width, 3]``."""
+
+
+def validate_actions(actions: object, num_envs: int, num_agents: int, num_actions: int) -> np.ndarray:
+    """Check a batch of actions and return it as int64 ``[num_envs, num_agents]``.
+
+    Raises a ValueError naming the bad shape, dtype or value and what is allowed;
+    nothing is clipped.
+    """
+    arr = np.asarray(actions)
+    expected = (num_envs, num_agents)
+    if arr.shape != expected:
+        raise ValueError(
+            f"actions must have shape {expected} (num_envs, num_agents), got {arr.shape}"
+        )
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "b" or not np.all(np.equal(np.mod(arr, 1), 0)):
+            raise ValueError(f"actions must be integers in [0, {num_actions}), got dtype {arr.dtype}")
+    lo, hi = arr.min(), arr.max()
+    if lo < 0 or hi >= num_actions:
+        bad = arr[(arr < 0) | (arr >= num_actions)].ravel()[0]
+        raise ValueError(f"action {bad!r} is outside the allowed range [0, {num_actions - 1}]")
+    return arr.astype(np.int64, copy=False)
