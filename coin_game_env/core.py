@@ -54,9 +54,7 @@ class GameCore(ABC):
     action_space: gymnasium.spaces.Discrete
 
     def __init__(self, num_envs: int) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
-            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        self.num_envs = int(num_envs)
+        self.num_envs = check_int("num_envs", num_envs, minimum=1)
 
     @property
     def num_agents(self) -> int:
@@ -86,6 +84,17 @@ class GameCore(ABC):
     @abstractmethod
     def render_rgb(self, index: int, returns: np.ndarray) -> np.ndarray:
         """RGB picture of game ``index`` as uint8 ``[height, width, 3]``."""
+
+
+def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` as int if it is an integer in ``[minimum, maximum]``, else raise
+    a ValueError naming the option, the value and the allowed range."""
+    allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
+    return int(value)
 
 
 def validate_actions(actions: object, num_envs: int, num_agents: int, num_actions: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import gymnasium
 import numpy as np
 
-from coin_game_env.core import CoreStep, GameCore
+from coin_game_env.core import CoreStep, GameCore, check_int
 
 NUM_STATES = 5
 START_STATE = 4
@@ -118,11 +118,9 @@ class MatrixGameCore(GameCore):
     ) -> None:
         super().__init__(num_envs)
         self.payoffs = payoffs_from(payoffs)
-        if isinstance(max_cycles, bool) or not isinstance(max_cycles, int | np.integer) or max_cycles < 1:
-            raise ValueError(f"max_cycles must be an integer >= 1, got {max_cycles!r}")
+        self.max_cycles = check_int("max_cycles", max_cycles, minimum=1)
         if obs_type not in OBS_TYPES:
             raise ValueError(f"obs_type must be one of {OBS_TYPES}, got {obs_type!r}")
-        self.max_cycles = int(max_cycles)
         self.obs_type = obs_type
         self.name = name or (payoffs if isinstance(payoffs, str) else "matrix_game")
         preset = PRESETS.get(payoffs) if isinstance(payoffs, str) else None
