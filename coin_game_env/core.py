@@ -110,10 +110,11 @@ def validate_actions(actions: object, num_envs: int, num_agents: int, num_action
             f"actions must have shape {expected} (num_envs, num_agents), got {arr.shape}"
         )
     if arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "b" or not np.all(np.equal(np.mod(arr, 1), 0)):
-            raise ValueError(f"actions must be integers in [0, {num_actions}), got dtype {arr.dtype}")
+        raise ValueError(
+            f"actions must be integers in [0, {num_actions - 1}], got dtype {arr.dtype}"
+        )
     lo, hi = arr.min(), arr.max()
     if lo < 0 or hi >= num_actions:
-        bad = arr[(arr < 0) | (arr >= num_actions)].ravel()[0]
+        bad = arr[(arr < 0) | (arr >= num_actions)].ravel()[0].item()
         raise ValueError(f"action {bad!r} is outside the allowed range [0, {num_actions - 1}]")
     return arr.astype(np.int64, copy=False)

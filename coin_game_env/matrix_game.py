@@ -138,35 +138,36 @@ class MatrixGameCore(GameCore):
         self._reward_of_joint = self.payoffs[a0, a1].astype(np.float32)  # [4, 2]
         self._onehot = np.eye(NUM_STATES, dtype=np.float32)
 
-        self.t = np.zeros(self.num_envs, dtype=np.int64)
-        self.state = np.full((self.num_envs, 2), START_STATE, dtype=np.int64)
-        self.last_actions = np.full((self.num_envs, 2), -1, dtype=np.int64)
+        self._joint_weights = np.array([2, 1], dtype=np.int64)
+        self._never_terminated = np.zeros(self.num_envs, dtype=bool)
+        self._never_terminated.setflags(write=False)
+        self.reset(np.random.default_rng(0))
 
     def _observe(self, state: np.ndarray) -> np.ndarray:
-        return state.copy() if self.obs_type == "discrete" else self._onehot[state]
+        # state arrays are replaced, never written in place, so they can be handed out.
+        return state if self.obs_type == "discrete" else self._onehot[state]
 
     def reset(self, rng: np.random.Generator, mask: np.ndarray | None = None) -> np.ndarray:
         if mask is None:
-            self.t[:] = 0
-            self.state[:] = START_STATE
-            self.last_actions[:] = -1
+            self.t = np.zeros(self.num_envs, dtype=np.int64)
+            self.state = np.full((self.num_envs, 2), START_STATE, dtype=np.int64)
+            self.last_actions = np.full((self.num_envs, 2), -1, dtype=np.int64)
         else:
-            self.t[mask] = 0
-            self.state[mask] = START_STATE
-            self.last_actions[mask] = -1
+            self.t = np.where(mask, 0, self.t)
+            self.state = np.where(mask[:, None], START_STATE, self.state)
+            self.last_actions = np.where(mask[:, None], -1, self.last_actions)
         return self._observe(self.state)
 
     def step(self, actions: np.ndarray, rng: np.random.Generator) -> CoreStep:
-        joint = 2 * actions[:, 0] + actions[:, 1]
+        joint = actions @ self._joint_weights  # 2 * a0 + a1
         self.state = self._state_of_joint[joint]
-        self.last_actions = actions
-        self.t += 1
-        truncated = self.t >= self.max_cycles
+        self.last_actions = actions.copy()  # never alias the caller's array
+        self.t = self.t + 1
         return CoreStep(
             obs=self._observe(self.state),
             rewards=self._reward_of_joint[joint],
-            terminated=np.zeros(self.num_envs, dtype=bool),
-            truncated=truncated,
+            terminated=self._never_terminated,
+            truncated=self.t >= self.max_cycles,
         )
 
     def render_ansi(self, index: int, returns: np.ndarray) -> str:

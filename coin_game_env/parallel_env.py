@@ -17,6 +17,7 @@ from pettingzoo import ParallelEnv
 from coin_game_env.core import GameCore
 
 RENDER_MODES = ["human", "rgb_array", "ansi"]
+_PLAIN_INTS = (int, np.int64, np.int32)  # fast path of the action type check
 
 
 class CoreParallelEnv(ParallelEnv):
@@ -52,7 +53,8 @@ class CoreParallelEnv(ParallelEnv):
         self.possible_agents = list(self.core.possible_agents)
         self.agents: list[str] = []
         self._index = {agent: i for i, agent in enumerate(self.possible_agents)}
-        self._returns = np.zeros(self.core.num_agents, dtype=np.float64)
+        self._returns = [0.0] * self.core.num_agents
+        self._live: frozenset[str] = frozenset()
         self._rng = np.random.default_rng()
         self._window = None
         self._n_actions = int(self.core.action_space.n)
@@ -76,7 +78,8 @@ class CoreParallelEnv(ParallelEnv):
             self._rng = np.random.default_rng(seed)
         obs = self.core.reset(self._rng)
         self.agents = list(self.possible_agents)
-        self._returns[:] = 0.0
+        self._live = frozenset(self.agents)
+        self._returns = [0.0] * self.core.num_agents
         if self.render_mode == "human":
             self.render()
         return (
@@ -87,7 +90,7 @@ class CoreParallelEnv(ParallelEnv):
     def _action_array(self, actions: dict[str, Any]) -> np.ndarray:
         if not isinstance(actions, dict):
             raise TypeError(f"actions must be a dict {{agent: action}}, got {type(actions).__name__}")
-        if actions.keys() != set(self.agents):
+        if actions.keys() != self._live:
             missing = sorted(set(self.agents) - actions.keys())
             extra = sorted(actions.keys() - set(self.agents))
             raise ValueError(
@@ -96,9 +99,12 @@ class CoreParallelEnv(ParallelEnv):
             )
         arr = np.empty((1, len(self.possible_agents)), dtype=np.int64)
         for agent, action in actions.items():
-            if isinstance(action, bool | np.bool_) or not (
-                isinstance(action, int | np.integer)
-                or (isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu")
+            if type(action) not in _PLAIN_INTS and (
+                isinstance(action, bool | np.bool_)
+                or not (
+                    isinstance(action, int | np.integer)
+                    or (isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu")
+                )
             ):
                 raise ValueError(
                     f"action of {agent} must be an integer in [0, {self._n_actions - 1}], got {action!r}"
@@ -118,10 +124,11 @@ class CoreParallelEnv(ParallelEnv):
                 "call reset() first"
             )
         out = self.core.step(self._action_array(actions), self._rng)
-        self._returns += out.rewards[0]
         agents = self.possible_agents
-        obs = {agent: out.obs[0, i] for i, agent in enumerate(agents)}
-        rewards = {agent: float(out.rewards[0, i]) for i, agent in enumerate(agents)}
+        obs_row, reward_row = out.obs[0], out.rewards[0].tolist()
+        self._returns = [total + r for total, r in zip(self._returns, reward_row, strict=True)]
+        obs = {agent: obs_row[i] for i, agent in enumerate(agents)}
+        rewards = dict(zip(agents, reward_row, strict=True))
         terminated = bool(out.terminated[0])
         truncated = bool(out.truncated[0])
         terminations = dict.fromkeys(agents, terminated)
@@ -132,6 +139,7 @@ class CoreParallelEnv(ParallelEnv):
         }
         if terminated or truncated:
             self.agents = []
+            self._live = frozenset()
         if self.render_mode == "human":
             self.render()
         return obs, rewards, terminations, truncations, infos
@@ -144,8 +152,8 @@ class CoreParallelEnv(ParallelEnv):
             )
             return None
         if self.render_mode == "ansi":
-            return self.core.render_ansi(0, self._returns)
-        frame = self.core.render_rgb(0, self._returns)
+            return self.core.render_ansi(0, np.array(self._returns))
+        frame = self.core.render_rgb(0, np.array(self._returns))
         if self.render_mode == "rgb_array":
             return frame
         from coin_game_env.rendering import PygameWindow
