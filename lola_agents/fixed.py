@@ -1,0 +1,277 @@
+"""Fixed strategies behind the rollout :class:`~lola_agents.rollout.Agent` protocol.
+
+Matrix games (ipd_v0, imp_v0, ...; obs = own-perspective previous joint action
+``2*my + other``, start = 4, action 0 = cooperate / heads):
+
+=====================  ===================================================
+:class:`Memory1Agent`  any memory-1 table: P(action 0) per state, given in
+                       the exact-game order ``[start, CC, CD, DC, DD]``
+:class:`AlwaysCooperate`  P(action 0) = 1 everywhere (AllC)
+:class:`AlwaysDefect`  P(action 0) = 0 everywhere (AllD)
+:class:`TitForTat`     cooperate first, then copy the opponent's last action
+:class:`RandomMatrixAgent`  P(action 0) = 0.5 everywhere
+=====================  ===================================================
+
+Coin game (coin_game_v0; planes ``[red agent, blue agent, red coin, blue coin]``,
+or ``[me, other, my coin, other's coin]`` with ``egocentric=True``; actions
+right, left, down, up on a torus):
+
+=====================  ===================================================
+:class:`RandomCoinAgent`  uniform over the 4 moves
+:class:`GreedyCoinAgent`  a shortest move to the coin, whatever its colour
+:class:`OwnCoinAgent`  a shortest move to its own coin; when the coin is the
+                       other's, a random move that does not step onto it
+=====================  ===================================================
+
+Ties between equally good moves are broken uniformly at random; ``log_probs``
+are the exact log-probabilities of the chosen actions. Randomness comes from
+``seed`` (or :meth:`reseed`), so evaluations are reproducible. Coin-game
+agents need their seat to read the shared planes: :class:`~lola_agents.rollout.Rollout`
+tells them through :meth:`assign_seat`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lola_agents.rollout import BaseAgent
+
+# Matrix-game observation indices (coin_game_env.matrix_game): CC, CD, DC, DD, start.
+NUM_MATRIX_STATES = 5
+MATRIX_START_STATE = 4
+# Exact-game order [start, CC, CD, DC, DD] -> observation index order [CC, CD, DC, DD, start].
+_EXACT_TO_OBS_ORDER = np.array([1, 2, 3, 4, 0])
+
+# Coin-game moves as (row, col) steps, indexed by action.
+COIN_MOVES = np.array([[0, 1], [0, -1], [1, 0], [-1, 0]], dtype=np.int64)
+COIN_ACTION_NAMES = ("right", "left", "down", "up")
+
+
+class SeededAgent(BaseAgent):
+    """A fixed strategy with its own numpy generator."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def reseed(self, seed: int | None) -> None:
+        """Restart the generator from ``seed`` (used by ``evaluate`` for reproducible runs)."""
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def config(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+
+class Memory1Agent(SeededAgent):
+    """Memory-1 strategy for iterated 2x2 games.
+
+    Args:
+        p_action0: probability of action 0 (cooperate / heads) in each state, in
+            the exact-game order ``[start, CC, CD, DC, DD]`` (own perspective:
+            my previous action first).
+        seed: seed of the sampling generator.
+    """
+
+    def __init__(self, p_action0: Sequence[float], seed: int | None = None) -> None:
+        super().__init__(seed)
+        probs = np.asarray(p_action0, dtype=np.float64)
+        if probs.shape != (NUM_MATRIX_STATES,):
+            raise ValueError(
+                f"p_action0 must hold 5 probabilities [start, CC, CD, DC, DD], got shape {probs.shape}"
+            )
+        if not np.all((probs >= 0.0) & (probs <= 1.0)):
+            raise ValueError(f"p_action0 must be probabilities in [0, 1], got {probs.tolist()}")
+        self.p_action0 = probs
+        # Indexed by observation: CC=0, CD=1, DC=2, DD=3, start=4.
+        self.p_action0_by_obs = probs[_EXACT_TO_OBS_ORDER]
+
+    def act(
+        self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        states = matrix_state_index(obs)
+        p0 = self.p_action0_by_obs[states]
+        actions = (self.rng.random(len(states)) >= p0).astype(np.int64)
+        probs = np.where(actions == 0, p0, 1.0 - p0)
+        return actions, np.log(probs).astype(np.float32), state
+
+    def config(self) -> dict[str, Any]:
+        return {"p_action0": self.p_action0.tolist(), "seed": self.seed}
+
+
+class AlwaysCooperate(Memory1Agent):
+    """AllC: action 0 in every state."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__([1.0] * 5, seed)
+
+    def config(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+
+class AlwaysDefect(Memory1Agent):
+    """AllD: action 1 in every state."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__([0.0] * 5, seed)
+
+    def config(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+
+class TitForTat(Memory1Agent):
+    """TFT: cooperate at the start, then repeat the opponent's previous action."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        #            start CC   CD   DC   DD   (opponent's last action is the 2nd letter)
+        super().__init__([1.0, 1.0, 0.0, 1.0, 0.0], seed)
+
+    def config(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+
+class RandomMatrixAgent(Memory1Agent):
+    """Uniformly random: P(action 0) = 0.5 in every state."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__([0.5] * 5, seed)
+
+    def config(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+
+def matrix_state_index(obs: np.ndarray) -> np.ndarray:
+    """State index int64 ``[N]`` from matrix-game obs: ints ``[N]`` or one-hot ``[N, 5]``."""
+    obs = np.asarray(obs)
+    if obs.ndim == 2 and obs.shape[1] == NUM_MATRIX_STATES:
+        return obs.argmax(axis=1).astype(np.int64)
+    if obs.ndim != 1:
+        raise ValueError(f"matrix-game obs must be [N] ints or [N, 5] one-hot, got shape {obs.shape}")
+    return obs.astype(np.int64, copy=False)
+
+
+class CoinGameAgent(SeededAgent):
+    """Base of the coin-game strategies: reads positions from the obs planes.
+
+    Args:
+        player_index: seat (0 = red, 1 = blue); None until the rollout assigns it.
+        egocentric: the env was made with ``egocentric=True`` (planes
+            ``[me, other, my coin, other's coin]``).
+        seed: seed of the tie-breaking generator.
+    """
+
+    def __init__(
+        self, player_index: int | None = None, egocentric: bool = False, seed: int | None = None
+    ) -> None:
+        super().__init__(seed)
+        if player_index not in (None, 0, 1):
+            raise ValueError(f"player_index must be 0, 1 or None, got {player_index!r}")
+        self.player_index = player_index
+        self.egocentric = bool(egocentric)
+
+    def assign_seat(self, agent_index: int) -> None:
+        if self.player_index is not None and self.player_index != agent_index:
+            raise ValueError(
+                f"{type(self).__name__} was built for seat {self.player_index} but plays seat {agent_index}"
+            )
+        self.player_index = agent_index
+
+    def config(self) -> dict[str, Any]:
+        return {"player_index": self.player_index, "egocentric": self.egocentric, "seed": self.seed}
+
+    def _planes(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(my_pos, coin_pos, coin_is_mine, grid)`` from obs ``[N, 4, H, W]``;
+        positions int64 ``[N, 2]`` as (row, col), grid = (H, W)."""
+        if obs.ndim != 4 or obs.shape[1] != 4:
+            raise ValueError(f"coin-game obs must be [N, 4, H, W] planes, got shape {obs.shape}")
+        if self.egocentric:
+            me, my_coin, other_coin = 0, 2, 3
+        else:
+            if self.player_index is None:
+                raise RuntimeError(
+                    f"{type(self).__name__} needs its seat: pass player_index or play it through Rollout"
+                )
+            me, my_coin, other_coin = self.player_index, 2 + self.player_index, 3 - self.player_index
+        n, _, h, w = obs.shape
+        flat = obs.reshape(n, 4, h * w)
+        my_cell = flat[:, me].argmax(axis=1)
+        coin_planes = flat[:, my_coin] + flat[:, other_coin]
+        coin_cell = coin_planes.argmax(axis=1)
+        coin_is_mine = flat[np.arange(n), my_coin, coin_cell] > 0
+        my_pos = np.stack([my_cell // w, my_cell % w], axis=1)
+        coin_pos = np.stack([coin_cell // w, coin_cell % w], axis=1)
+        return my_pos, coin_pos, coin_is_mine, np.array([h, w])
+
+    def _sample(self, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Uniform choice among allowed moves (bool ``[N, 4]``, at least one per row)."""
+        scores = np.where(allowed, self.rng.random(allowed.shape), -1.0)
+        actions = scores.argmax(axis=1).astype(np.int64)
+        log_probs = -np.log(allowed.sum(axis=1)).astype(np.float32)
+        return actions, log_probs
+
+
+def torus_distance(a: np.ndarray, b: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Fewest moves between cells ``a`` and ``b`` (``[..., 2]`` row, col) on a torus of ``grid``."""
+    delta = np.abs(a - b) % grid
+    return np.minimum(delta, grid - delta).sum(axis=-1)
+
+
+def _after_moves(my_pos: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Cells reached by each of the 4 moves: ``[N, 4, 2]``."""
+    return (my_pos[:, None, :] + COIN_MOVES[None]) % grid
+
+
+class RandomCoinAgent(CoinGameAgent):
+    """Uniformly random moves."""
+
+    def act(
+        self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        n = len(obs)
+        actions = self.rng.integers(0, len(COIN_MOVES), n).astype(np.int64)
+        return actions, np.full(n, -np.log(len(COIN_MOVES)), dtype=np.float32), state
+
+    def assign_seat(self, agent_index: int) -> None:
+        self.player_index = agent_index  # the seat does not matter to a random agent
+
+
+class GreedyCoinAgent(CoinGameAgent):
+    """Takes a shortest move towards the coin, whatever its colour."""
+
+    def act(
+        self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        my_pos, coin_pos, _, grid = self._planes(obs)
+        dist = torus_distance(_after_moves(my_pos, grid), coin_pos[:, None, :], grid)
+        actions, log_probs = self._sample(dist == dist.min(axis=1, keepdims=True))
+        return actions, log_probs, state
+
+
+class OwnCoinAgent(CoinGameAgent):
+    """Walks to coins of its own colour; never steps onto the other's coin
+    (random move among the others while the other's coin is out)."""
+
+    def act(
+        self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        my_pos, coin_pos, coin_is_mine, grid = self._planes(obs)
+        dist = torus_distance(_after_moves(my_pos, grid), coin_pos[:, None, :], grid)
+        towards = dist == dist.min(axis=1, keepdims=True)
+        avoid = dist > 0
+        allowed = np.where(coin_is_mine[:, None], towards, avoid)
+        actions, log_probs = self._sample(allowed)
+        return actions, log_probs, state
+
+
+FIXED_AGENTS: dict[str, type[BaseAgent]] = {
+    "allc": AlwaysCooperate,
+    "alld": AlwaysDefect,
+    "tft": TitForTat,
+    "random": RandomMatrixAgent,
+    "random_coin": RandomCoinAgent,
+    "greedy": GreedyCoinAgent,
+    "own_coin": OwnCoinAgent,
+}
