@@ -15,8 +15,10 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
+# pytest exits 5 when it collected no test: that is a failure too.
 test: $(STAMP)
-	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(PY) -m pytest
+	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(PY) -m pytest $(PYTEST_ARGS); \
+	status=$$?; [ $$status -ne 5 ] || echo "make test: pytest ran no test" >&2; exit $$status
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

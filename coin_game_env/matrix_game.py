@@ -160,12 +160,12 @@ class MatrixGameCore(GameCore):
 
     def step(self, actions: np.ndarray, rng: np.random.Generator) -> CoreStep:
         joint = actions @ self._joint_weights  # 2 * a0 + a1
-        self.state = self._state_of_joint[joint]
+        self.state = self._state_of_joint.take(joint, axis=0)  # take: faster than [] here
         self.last_actions = actions.copy()  # never alias the caller's array
         self.t = self.t + 1
         return CoreStep(
             obs=self._observe(self.state),
-            rewards=self._reward_of_joint[joint],
+            rewards=self._reward_of_joint.take(joint, axis=0),
             terminated=self._never_terminated,
             truncated=self.t >= self.max_cycles,
         )

@@ -133,10 +133,11 @@ class CoreParallelEnv(ParallelEnv):
         truncated = bool(out.truncated[0])
         terminations = dict.fromkeys(agents, terminated)
         truncations = dict.fromkeys(agents, truncated)
-        infos = {
-            agent: {key: value[0, i] for key, value in out.info.items()}
-            for i, agent in enumerate(agents)
-        }
+        infos = (
+            {agent: {key: value[0, i] for key, value in out.info.items()} for i, agent in enumerate(agents)}
+            if out.info
+            else {agent: {} for agent in agents}
+        )
         if terminated or truncated:
             self.agents = []
             self._live = frozenset()
