@@ -126,7 +126,7 @@ def test_vector_form_matches_parallel_env(obs_type):
     per_game = [coin_game_env.make("ipd_v0", max_cycles=max_cycles, obs_type=obs_type) for _ in range(num_envs)]
     pobs = [env.reset(seed=0)[0] for env in per_game]
     for t in range(steps):
-        for i, env in enumerate(per_game):
+        for i in range(num_envs):
             np.testing.assert_array_equal(vobs[i, 0], pobs[i][P0])
             np.testing.assert_array_equal(vobs[i, 1], pobs[i][P1])
         vobs, vrew, vterm, vtrunc, vinfo = venv.step(actions[t])
@@ -156,7 +156,7 @@ def test_vector_episode_return_reported_at_the_end():
 def test_random_action_sequences_follow_the_rules(joint_actions):
     first, steps = play("ipd_v0", joint_actions, max_cycles=40)
     assert first == {P0: 4, P1: 4}
-    for (a0, a1), (obs, rew, _, trunc, _) in zip(joint_actions, steps, strict=True):
+    for (a0, a1), (obs, rew, _, _, _) in zip(joint_actions, steps, strict=True):
         assert (obs[P0], obs[P1]) == (2 * a0 + a1, 2 * a1 + a0)
         assert (rew[P0], rew[P1]) == HAND_PAYOFFS["ipd_v0"][(a0, a1)]
     assert steps[-1][3][P0] == (len(joint_actions) == 40)
