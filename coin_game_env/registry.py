@@ -13,6 +13,7 @@ from typing import Any
 
 from pettingzoo.utils.conversions import parallel_to_aec, parallel_to_aec_wrapper
 
+from coin_game_env.coin_game import CoinGameCore
 from coin_game_env.core import GameCore
 from coin_game_env.matrix_game import MatrixGameCore
 from coin_game_env.parallel_env import CoreParallelEnv
@@ -65,6 +66,20 @@ def _matrix_game(
     return MatrixGameCore(num_envs, payoffs, max_cycles, obs_type)
 
 
+def _coin_game(
+    num_envs: int = 1,
+    grid_size: int = 3,
+    max_cycles: int = 150,
+    num_coins: int = 1,
+    stay_action: bool = False,
+    egocentric: bool = False,
+    obs_type: str = "planes",
+) -> GameCore:
+    return CoinGameCore(
+        num_envs, grid_size, max_cycles, num_coins, stay_action, egocentric, obs_type
+    )
+
+
 REGISTRY: dict[str, EnvSpec] = {
     spec.env_id: spec
     for spec in [
@@ -73,6 +88,7 @@ REGISTRY: dict[str, EnvSpec] = {
         EnvSpec("chicken_v0", _chicken, "iterated chicken"),
         EnvSpec("stag_hunt_v0", _stag_hunt, "iterated stag hunt"),
         EnvSpec("matrix_game_v0", _matrix_game, "any iterated 2x2 game: payoffs=preset or [2,2,2]"),
+        EnvSpec("coin_game_v0", _coin_game, "coin game (LOLA paper rules by default)"),
     ]
 }
 

@@ -103,3 +103,69 @@ class PygameWindow:
 
     def close(self) -> None:
         pygame.display.quit()
+
+
+COIN_RING = (240, 190, 40)
+COIN_GAME_MARGIN = 20
+COIN_GAME_FOOTER = 60
+
+
+def coin_game_cell_size(grid_size: int) -> int:
+    """Pixels per cell of a coin-game frame: about 360 px of board, 24..100 per cell."""
+    return int(min(100, max(24, 360 // grid_size)))
+
+
+def coin_game_cell_rect(grid_size: int, row: int, col: int) -> pygame.Rect:
+    """Pixel rectangle of cell (row, col) in a frame drawn by :func:`draw_coin_game`."""
+    size = coin_game_cell_size(grid_size)
+    return pygame.Rect(COIN_GAME_MARGIN + col * size, COIN_GAME_MARGIN + row * size, size, size)
+
+
+def draw_coin_game(
+    grid_size: int,
+    agents: list[tuple[int, int]],
+    coins: list[tuple[int, int]],
+    coin_colours: list[int],
+    step: int,
+    max_cycles: int,
+    returns: np.ndarray,
+) -> np.ndarray:
+    """The coin-game board: grid, agents, coins, step counter and both scores.
+
+    Args:
+        grid_size: cells per side.
+        agents: (row, col) of the red agent (player_0) and the blue agent (player_1).
+        coins: (row, col) of each coin; ``coin_colours``: 0 red, 1 blue per coin.
+        step, max_cycles: shown as "step t/max".
+        returns: the episode's summed rewards ``[2]`` (red, blue).
+
+    Agents are filled rounded squares in their colour; on a shared cell each
+    takes one half (red left, blue right). Coins are smaller discs in their
+    colour with a gold ring. Returns uint8 ``[height, width, 3]``.
+    """
+    size = coin_game_cell_size(grid_size)
+    board = grid_size * size
+    width = max(board + 2 * COIN_GAME_MARGIN, 300)
+    height = board + COIN_GAME_MARGIN + COIN_GAME_FOOTER
+    surface = pygame.Surface((width, height))
+    surface.fill(BACKGROUND)
+    for row in range(grid_size):
+        for col in range(grid_size):
+            pygame.draw.rect(surface, GRID, coin_game_cell_rect(grid_size, row, col), 1)
+    colours = (RED, BLUE)
+    for (row, col), colour in zip(coins, coin_colours, strict=True):
+        centre = coin_game_cell_rect(grid_size, row, col).center
+        pygame.draw.circle(surface, COIN_RING, centre, max(4, int(size * 0.24)))
+        pygame.draw.circle(surface, colours[colour], centre, max(3, int(size * 0.18)))
+    shared = agents[0] == agents[1]
+    for agent, (row, col) in enumerate(agents):
+        rect = coin_game_cell_rect(grid_size, row, col).inflate(-size // 5, -size // 5)
+        if shared:  # halves: red left, blue right
+            half = rect.width // 2
+            rect = pygame.Rect(rect.left + agent * half, rect.top, half, rect.height)
+        pygame.draw.rect(surface, colours[agent], rect, border_radius=max(2, size // 10))
+    base = board + COIN_GAME_MARGIN + 8
+    draw_text(surface, f"step {step}/{max_cycles}", (COIN_GAME_MARGIN, base), 22)
+    draw_text(surface, f"red {returns[0]:+.0f}", (COIN_GAME_MARGIN, base + 24), 22, RED)
+    draw_text(surface, f"blue {returns[1]:+.0f}", (width // 2, base + 24), 22, BLUE)
+    return surface_to_array(surface)
