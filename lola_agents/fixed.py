@@ -182,9 +182,14 @@ class CoinGameAgent(SeededAgent):
     def config(self) -> dict[str, Any]:
         return {"player_index": self.player_index, "egocentric": self.egocentric, "seed": self.seed}
 
-    def _planes(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(my_pos, coin_pos, coin_is_mine, grid)`` from obs ``[N, 4, H, W]``;
-        positions int64 ``[N, 2]`` as (row, col), grid = (H, W)."""
+    def _positions(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Read obs ``[N, 4, H, W]`` (planes; ``[N, 4*H*W]`` flat obs must be reshaped first).
+
+        Returns ``(next_cells, dist_mine, dist_other, grid)``: ``next_cells`` int64
+        ``[N, 4, 2]`` the (row, col) each move leads to; ``dist_mine`` / ``dist_other``
+        float ``[N, 4]`` torus distance from there to my / the other's coin
+        (inf where that coin is not on the board); grid = (H, W).
+        """
         if obs.ndim != 4 or obs.shape[1] != 4:
             raise ValueError(f"coin-game obs must be [N, 4, H, W] planes, got shape {obs.shape}")
         if self.egocentric:
@@ -196,14 +201,20 @@ class CoinGameAgent(SeededAgent):
                 )
             me, my_coin, other_coin = self.player_index, 2 + self.player_index, 3 - self.player_index
         n, _, h, w = obs.shape
+        grid = np.array([h, w])
         flat = obs.reshape(n, 4, h * w)
         my_cell = flat[:, me].argmax(axis=1)
-        coin_planes = flat[:, my_coin] + flat[:, other_coin]
-        coin_cell = coin_planes.argmax(axis=1)
-        coin_is_mine = flat[np.arange(n), my_coin, coin_cell] > 0
         my_pos = np.stack([my_cell // w, my_cell % w], axis=1)
-        coin_pos = np.stack([coin_cell // w, coin_cell % w], axis=1)
-        return my_pos, coin_pos, coin_is_mine, np.array([h, w])
+        next_cells = (my_pos[:, None, :] + COIN_MOVES[None]) % grid
+
+        def distances(plane: int) -> np.ndarray:
+            cell = flat[:, plane].argmax(axis=1)
+            present = flat[np.arange(n), plane, cell] > 0
+            pos = np.stack([cell // w, cell % w], axis=1)
+            dist = torus_distance(next_cells, pos[:, None, :], grid).astype(np.float64)
+            return np.where(present[:, None], dist, np.inf)
+
+        return next_cells, distances(my_coin), distances(other_coin), grid
 
     def _sample(self, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Uniform choice among allowed moves (bool ``[N, 4]``, at least one per row)."""
@@ -219,13 +230,13 @@ def torus_distance(a: np.ndarray, b: np.ndarray, grid: np.ndarray) -> np.ndarray
     return np.minimum(delta, grid - delta).sum(axis=-1)
 
 
-def _after_moves(my_pos: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Cells reached by each of the 4 moves: ``[N, 4, 2]``."""
-    return (my_pos[:, None, :] + COIN_MOVES[None]) % grid
+def _nearest(dist: np.ndarray) -> np.ndarray:
+    """bool ``[N, 4]``: the moves that minimise ``dist`` (all moves where it is inf)."""
+    return dist == dist.min(axis=1, keepdims=True)
 
 
 class RandomCoinAgent(CoinGameAgent):
-    """Uniformly random moves."""
+    """Uniformly random moves (never the optional stay action)."""
 
     def act(
         self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
@@ -239,29 +250,27 @@ class RandomCoinAgent(CoinGameAgent):
 
 
 class GreedyCoinAgent(CoinGameAgent):
-    """Takes a shortest move towards the coin, whatever its colour."""
+    """Takes a shortest move towards the nearest coin, whatever its colour."""
 
     def act(
         self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, Any]:
-        my_pos, coin_pos, _, grid = self._planes(obs)
-        dist = torus_distance(_after_moves(my_pos, grid), coin_pos[:, None, :], grid)
-        actions, log_probs = self._sample(dist == dist.min(axis=1, keepdims=True))
+        _, dist_mine, dist_other, _ = self._positions(obs)
+        actions, log_probs = self._sample(_nearest(np.minimum(dist_mine, dist_other)))
         return actions, log_probs, state
 
 
 class OwnCoinAgent(CoinGameAgent):
-    """Walks to coins of its own colour; never steps onto the other's coin
-    (random move among the others while the other's coin is out)."""
+    """Takes a shortest move to its own coin and never steps onto the other's coin;
+    while only the other's coin is out, a random move that avoids it."""
 
     def act(
         self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, Any]:
-        my_pos, coin_pos, coin_is_mine, grid = self._planes(obs)
-        dist = torus_distance(_after_moves(my_pos, grid), coin_pos[:, None, :], grid)
-        towards = dist == dist.min(axis=1, keepdims=True)
-        avoid = dist > 0
-        allowed = np.where(coin_is_mine[:, None], towards, avoid)
+        _, dist_mine, dist_other, _ = self._positions(obs)
+        safe = dist_other > 0  # all True when the other's coin is absent (inf)
+        towards_safe = _nearest(np.where(safe, dist_mine, np.inf)) & safe
+        allowed = np.where(towards_safe.any(axis=1, keepdims=True), towards_safe, safe)
         actions, log_probs = self._sample(allowed)
         return actions, log_probs, state
 
