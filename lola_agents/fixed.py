@@ -5,7 +5,7 @@ Matrix games (ipd_v0, imp_v0, ...; obs = own-perspective previous joint action
 
 =====================  ===================================================
 :class:`Memory1Agent`  any memory-1 table: P(action 0) per state, given in
-                       the exact-game order ``[start, CC, CD, DC, DD]``
+                       the order ``[CC, CD, DC, DD, start]`` (= observation index)
 :class:`AlwaysCooperate`  P(action 0) = 1 everywhere (AllC)
 :class:`AlwaysDefect`  P(action 0) = 0 everywhere (AllD)
 :class:`TitForTat`     cooperate first, then copy the opponent's last action
@@ -42,8 +42,6 @@ from lola_agents.rollout import BaseAgent
 # Matrix-game observation indices (coin_game_env.matrix_game): CC, CD, DC, DD, start.
 NUM_MATRIX_STATES = 5
 MATRIX_START_STATE = 4
-# Exact-game order [start, CC, CD, DC, DD] -> observation index order [CC, CD, DC, DD, start].
-_EXACT_TO_OBS_ORDER = np.array([1, 2, 3, 4, 0])
 
 # Coin-game moves as (row, col) steps, indexed by action.
 COIN_MOVES = np.array([[0, 1], [0, -1], [1, 0], [-1, 0]], dtype=np.int64)
@@ -71,8 +69,8 @@ class Memory1Agent(SeededAgent):
 
     Args:
         p_action0: probability of action 0 (cooperate / heads) in each state, in
-            the exact-game order ``[start, CC, CD, DC, DD]`` (own perspective:
-            my previous action first).
+            the package's memory-1 order = observation index ``[CC, CD, DC, DD, start]``
+            (own perspective: my previous action first), as in ``lola_agents.exact``.
         seed: seed of the sampling generator.
     """
 
@@ -81,13 +79,12 @@ class Memory1Agent(SeededAgent):
         probs = np.asarray(p_action0, dtype=np.float64)
         if probs.shape != (NUM_MATRIX_STATES,):
             raise ValueError(
-                f"p_action0 must hold 5 probabilities [start, CC, CD, DC, DD], got shape {probs.shape}"
+                f"p_action0 must hold 5 probabilities [CC, CD, DC, DD, start], got shape {probs.shape}"
             )
         if not np.all((probs >= 0.0) & (probs <= 1.0)):
             raise ValueError(f"p_action0 must be probabilities in [0, 1], got {probs.tolist()}")
         self.p_action0 = probs
-        # Indexed by observation: CC=0, CD=1, DC=2, DD=3, start=4.
-        self.p_action0_by_obs = probs[_EXACT_TO_OBS_ORDER]
+        self.p_action0_by_obs = probs  # the order is the observation index: no permutation
 
     def act(
         self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
@@ -126,8 +123,8 @@ class TitForTat(Memory1Agent):
     """TFT: cooperate at the start, then repeat the opponent's previous action."""
 
     def __init__(self, seed: int | None = None) -> None:
-        #            start CC   CD   DC   DD   (opponent's last action is the 2nd letter)
-        super().__init__([1.0, 1.0, 0.0, 1.0, 0.0], seed)
+        #            CC   CD   DC   DD  start  (opponent's last action is the 2nd letter)
+        super().__init__([1.0, 0.0, 1.0, 0.0, 1.0], seed)
 
     def config(self) -> dict[str, Any]:
         return {"seed": self.seed}
