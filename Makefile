@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
-	$(PY) -m coin_game_env.demo
+	$(VENV)/bin/lola-bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,229 @@
+"""Summary JSON, markdown report and figures of a benchmark run.
+
+``summary.json`` schema (``schema_version`` 1)::
+
+    {
+      "schema_version": 1,
+      "package_version": str, "created_utc": str, "command": [str],
+      "scale": str, "backend": str, "seeds": [int], "suites": [str],
+      "machine": {"platform": str, "python": str, "cpu_count": int, "torch": str},
+      "wall_time_s": float,                      # whole run, set-up excluded
+      "groups": [                                # one per (suite, group): a report row
+        {"suite": str, "group": str, "env_id": str, "agents": [str, str],
+         "seeds": [int], "settings": {...}, "wall_time_s": float,
+         "metrics": {name: {"per_seed": [float|null], "n": int, "n_missing": int,
+                            "mean": float|null, "std": float|null,
+                            "ci95": [low, high]|null}},
+         "reference": {name: float}}           # the paper's figure where one exists
+      ]
+    }
+
+Metric names end in ``_0`` / ``_1`` for player_0 / player_1; ``ci95`` is the
+two-sided 95% Student-t interval of the mean over seeds; ``n_missing`` counts
+seeds whose value is undefined (a diverged run, no coin picked), which are
+never averaged in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lola_agents.bench.core import get_suite, slug
+from lola_agents.bench.stats import describe
+
+SCHEMA_VERSION = 1
+MATRIX_STATES = ("start", "CC", "CD", "DC", "DD")  # display order of the bars
+
+
+def merge_groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge per-task results into one entry per (suite, group), seeds in order."""
+    buckets: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for result in results:
+        buckets[(result["task"]["suite"], result["task"]["group"])].append(result)
+    groups = []
+    for (suite_name, group), parts in buckets.items():
+        parts.sort(key=lambda r: r["task"]["seeds"][0])
+        first = parts[0]["task"]
+        seeds = [s for p in parts for s in p["task"]["seeds"]]
+        metric_names = list(dict.fromkeys(k for p in parts for k in p["metrics"]))
+        curve_names = list(dict.fromkeys(k for p in parts for k in p["curves"]))
+        suite = get_suite(suite_name)
+        groups.append(
+            {
+                "suite": suite_name,
+                "group": group,
+                "env_id": first["env_id"],
+                "agents": first["agents"],
+                "seeds": seeds,
+                "settings": first["settings"],
+                "wall_time_s": sum(p["wall_time_s"] for p in parts),
+                "metrics": {
+                    name: describe(
+                        [
+                            v
+                            for p in parts
+                            for v in p["metrics"].get(name, [None] * len(p["task"]["seeds"]))
+                        ]
+                    )
+                    for name in metric_names
+                },
+                "curves": {
+                    name: [c for p in parts for c in p["curves"].get(name, [])]
+                    for name in curve_names
+                },
+                "reference": suite.reference.get(group, {}),
+            }
+        )
+    order = {name: i for i, name in enumerate(results_suite_order(results))}
+    groups.sort(key=lambda g: order[g["suite"]])
+    return groups
+
+
+def results_suite_order(results: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(r["task"]["suite"] for r in results))
+
+
+def format_value(stats: dict[str, Any], digits: int = 2) -> str:
+    """``mean ± std`` (or the single value; ``n/a`` if undefined; marks missing seeds)."""
+    if stats["mean"] is None:
+        return "n/a"
+    text = f"{stats['mean']:.{digits}f}"
+    if stats["std"] is not None:
+        text += f" ± {stats['std']:.{digits}f}"
+    if stats["n_missing"]:
+        text += f" ({stats['n_missing']} undefined)"
+    return text
+
+
+def markdown_report(summary: dict[str, Any]) -> str:
+    """The report: one table per suite, headline metrics as columns (mean ± std over seeds)."""
+    lines = [
+        "# LOLA benchmark report",
+        "",
+        f"Command: `{' '.join(summary['command'])}`  ",
+        f"Scale `{summary['scale']}`, seeds {summary['seeds']}, backend `{summary['backend']}`, "
+        f"package {summary['package_version']}, {summary['created_utc']}  ",
+        f"Machine: {summary['machine']['platform']}, {summary['machine']['cpu_count']} CPUs, "
+        f"torch {summary['machine']['torch']}; wall time {summary['wall_time_s']:.0f} s.",
+        "",
+        "Cells are mean ± standard deviation over seeds; `[paper: x]` is the LOLA paper's "
+        "figure for the same setting where it reports one; 95% intervals are in summary.json.",
+    ]
+    by_suite: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for group in summary["groups"]:
+        by_suite[group["suite"]].append(group)
+    for suite_name, groups in by_suite.items():
+        suite = get_suite(suite_name)
+        headline = [m for m in suite.headline if any(m in g["metrics"] for g in groups)]
+        lines += ["", f"## {suite_name}: {suite.description}", ""]
+        lines.append("| pairing | seeds | " + " | ".join(headline) + " |")
+        lines.append("|---|---|" + "---|" * len(headline))
+        for g in groups:
+            cells = []
+            for metric in headline:
+                cell = format_value(g["metrics"][metric]) if metric in g["metrics"] else ""
+                if metric in g["reference"]:
+                    cell += f" [paper: {g['reference'][metric]}]"
+                cells.append(cell)
+            lines.append(f"| {g['group']} | {len(g['seeds'])} | " + " | ".join(cells) + " |")
+        lines += [""] + [f"- {note}" for note in suite.notes]
+    figures = summary.get("figures", [])
+    if figures:
+        lines += ["", "## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_figures(summary: dict[str, Any], out_dir: Path) -> list[str]:
+    """PNG figures into ``out_dir/figures``; returns their paths relative to ``out_dir``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+
+    def save(fig: Any, name: str) -> None:
+        path = fig_dir / f"{name}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        written.append(str(path.relative_to(out_dir)))
+
+    by_suite: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for group in summary["groups"]:
+        by_suite[group["suite"]].append(group)
+
+    for suite_name, groups in by_suite.items():
+        # Learning curves: mean over seeds with a band of one standard deviation.
+        curve_names = list(dict.fromkeys(c for g in groups for c in g["curves"]))
+        for curve in curve_names:
+            fig, ax = plt.subplots(figsize=(6.5, 4))
+            for g in groups:
+                runs = [r for r in g["curves"].get(curve, []) if r]
+                if not runs:
+                    continue
+                length = min(len(r) for r in runs)
+                data = np.array([r[:length] for r in runs], dtype=float)
+                mean, std = np.nanmean(data, axis=0), np.nanstd(data, axis=0)
+                x = np.arange(1, length + 1)
+                ax.plot(x, mean, label=g["group"])
+                ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+            ax.set_xlabel("update")
+            ax.set_ylabel(curve.replace("_", " "))
+            ax.set_title(f"{suite_name}: {curve.replace('_', ' ')} (mean ± std over seeds)")
+            ax.legend(fontsize=7)
+            save(fig, f"{suite_name}-{slug(curve)}")
+
+        # P(action 0 | state) of player_0 at the end, per pairing; one figure per game.
+        with_probs = [g for g in groups if f"p_coop_{MATRIX_STATES[0]}_0" in g["metrics"]]
+        for env_id in dict.fromkeys(g["env_id"] for g in with_probs):
+            bars = [g for g in with_probs if g["env_id"] == env_id]
+            fig, ax = plt.subplots(figsize=(7, 4))
+            width = 0.8 / len(bars)
+            for i, g in enumerate(bars):
+                stats = [g["metrics"][f"p_coop_{s}_0"] for s in MATRIX_STATES]
+                means = np.array([math.nan if st["mean"] is None else st["mean"] for st in stats])
+                stds = np.array([st["std"] or 0.0 for st in stats])
+                # One standard deviation, clipped to the probability range.
+                err = np.stack(
+                    [means - np.clip(means - stds, 0, 1), np.clip(means + stds, 0, 1) - means]
+                )
+                ax.bar(
+                    np.arange(5) + i * width, means, width, yerr=err, label=g["group"], capsize=2
+                )
+            ax.set_xticks(np.arange(5) + 0.4 - width / 2, MATRIX_STATES)
+            ax.set_ylabel("P(action 0 | state), player_0")
+            ax.set_ylim(0, 1.05)
+            ax.set_title(f"{suite_name} on {env_id}: policy at the end (mean ± std over seeds)")
+            ax.legend(fontsize=7)
+            save(fig, f"{suite_name}-{slug(env_id)}-p-action0")
+
+        # Head-to-head heatmap of player_0's reward per step.
+        if any(g.get("settings", {}).get("heatmap") for g in groups):
+            rows = list(dict.fromkeys(g["agents"][0] for g in groups))
+            cols = list(dict.fromkeys(g["agents"][1] for g in groups))
+            grid = np.full((len(rows), len(cols)), np.nan)
+            for g in groups:
+                stats = g["metrics"].get("reward_per_step_0")
+                if stats and stats["mean"] is not None:
+                    grid[rows.index(g["agents"][0]), cols.index(g["agents"][1])] = stats["mean"]
+            fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 2, 0.9 * len(rows) + 1.5))
+            image = ax.imshow(grid, cmap="RdYlGn")
+            for (i, j), value in np.ndenumerate(grid):
+                if not math.isnan(value):
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
+            ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+            ax.set_yticks(range(len(rows)), rows)
+            ax.set_xlabel("player_1")
+            ax.set_ylabel("player_0")
+            ax.set_title(f"{suite_name}: player_0 reward per step")
+            fig.colorbar(image, ax=ax)
+            save(fig, f"{suite_name}-heatmap")
+    return written

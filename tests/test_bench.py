@@ -1,0 +1,95 @@
+"""lola-bench: the main job's path at a tiny scale, its output folder rules and statistics."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from lola_agents.bench.cli import main
+from lola_agents.bench.core import Task, get_suite, run_task
+from lola_agents.bench.stats import describe
+
+TINY = ["--scale", "tiny", "--workers", "1", "--suite", "exact", "--suite", "head_to_head"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "run"
+    assert main([*TINY, "--out", str(out)]) == 0
+    return out
+
+
+def test_tiny_run_writes_summary_report_runs_and_figures(tiny_run):
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    assert summary["schema_version"] == 1 and summary["scale"] == "tiny"
+    assert {"package_version", "machine", "wall_time_s", "command", "groups"} <= summary.keys()
+    groups = {g["group"]: g for g in summary["groups"]}
+    assert len(groups) == 8 + 25  # exact: 2 games x 4 pairs; head to head: 5 x 5
+    allc_alld = groups["AllC vs AllD"]["metrics"]
+    # Deterministic strategies: the exact payoffs of CD, every seed.
+    assert allc_alld["reward_per_step_0"]["per_seed"] == [-3.0, -3.0]
+    assert allc_alld["reward_per_step_1"]["mean"] == 0.0
+    lola = groups["IPD: LOLA vs LOLA"]
+    assert lola["seeds"] == [0, 1] and lola["reference"]["reward_per_step_0"] == -1.06
+    assert len(lola["curves"]["reward_per_step_0"]) == 2
+    assert len(lola["curves"]["reward_per_step_0"][0]) == 21  # 20 updates + the start
+    report = (tiny_run / "report.md").read_text()
+    assert "| IPD: LOLA vs LOLA | 2 |" in report and "[paper: -1.06]" in report
+    for figure in summary["figures"]:
+        assert (tiny_run / figure).stat().st_size > 1000
+    assert len(list((tiny_run / "runs").rglob("*.json"))) == 8 + 25
+
+
+def test_existing_folder_is_never_overwritten_silently(tiny_run, capsys):
+    before = (tiny_run / "summary.json").read_text()
+    with pytest.raises(SystemExit, match="not empty; pass --resume"):
+        main([*TINY, "--out", str(tiny_run)])
+    assert (tiny_run / "summary.json").read_text() == before
+
+
+def test_resume_keeps_finished_tasks(tiny_run):
+    kept = tiny_run / "runs" / "head_to_head" / "allc-vs-alld-seeds0-1.json"
+    stamp = kept.stat().st_mtime_ns
+    assert main([*TINY, "--out", str(tiny_run), "--resume", "--no-figures"]) == 0
+    assert kept.stat().st_mtime_ns == stamp  # not re-run
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    assert len(summary["groups"]) == 33
+
+
+def test_overwrite_moves_the_old_folder_aside(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    assert main(["--scale", "tiny", "--workers", "1", "--suite", "exact", "--out", str(out), "--overwrite", "--no-figures"]) == 0
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.old-")]
+    assert len(aside) == 1 and (aside[0] / "precious.txt").read_text() == "keep me"
+    assert (out / "summary.json").exists()
+
+
+def test_bad_input_gets_clear_errors(tmp_path, capsys):
+    assert main(["--suite", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown suite 'nope'; known suites:" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit, match="cannot write to output folder"):
+        main([*TINY, "--out", str(blocker / "sub")])
+    with pytest.raises(SystemExit):
+        main(["--seeds", "0"])
+    with pytest.raises(ValueError, match="unknown head-to-head agent .X.; known"):
+        run_task(Task("head_to_head", "X vs AllC", "ipd_v0", ["X", "AllC"], [0], {"episodes": 1, "exact_updates": 1}).to_dict())
+
+
+def test_describe_matches_hand_computation():
+    stats = describe([1.0, 2.0, 3.0, None, math.nan])
+    assert stats["mean"] == 2.0 and stats["std"] == 1.0 and stats["n"] == 3 and stats["n_missing"] == 2
+    half = 4.303 / math.sqrt(3)  # t(0.975, 2 dof) * std / sqrt(n)
+    assert stats["ci95"] == pytest.approx([2.0 - half, 2.0 + half])
+    assert describe([5.0])["ci95"] is None and describe([])["mean"] is None
+
+
+def test_suites_are_registered_with_headlines():
+    for name in ("exact", "head_to_head"):
+        suite = get_suite(name)
+        assert suite.headline and suite.make_tasks("tiny", None)
