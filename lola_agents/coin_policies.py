@@ -1,0 +1,211 @@
+"""Coin-game networks for the sampled learners (``lola_agents.coin_lola``).
+
+Two networks, both behind one interface so a learner can evaluate them at any
+parameters (``torch.func.functional_call``) for look-ahead and shaping terms:
+
+==================  =========================================================
+:class:`CoinConvGRU`  the LOLA paper's network: two 3x3 convolutions of 20
+                    filters (circular padding: the board is a torus), a GRU
+                    core of 32 units, a linear head (4 logits, or values)
+:class:`CoinMLP`    the fast option: an MLP that sees the current and the
+                    previous observation and both agents' previous moves
+==================  =========================================================
+
+Interface (T = steps, N = games, F = encoded features):
+
+* ``encode(obs [T, N, 4, g, g], episode_starts bool [T, N]) -> [T, N, F]``:
+  parameter-free preprocessing, done once per update;
+* ``forward(encoded [T, N, F], episode_starts [T, N]) -> [T, N, num_outputs]``:
+  the whole sequence; every sequence must begin at an episode start (the
+  recurrent state starts at zero there);
+* ``initial_state(N)`` and ``step(obs [N, 4, g, g], state, episode_starts [N])
+  -> (outputs [N, num_outputs], new_state)``: one step while acting.
+
+Observations are *canonical*: planes ``[me, other, my coin, other's coin]``.
+:func:`canonical_obs` turns the shared view of the paper (``[red, blue, red
+coin, blue coin]``, the same tensor for both seats) into it, which is a fixed
+permutation of the input for a given seat, so a network trained as red can
+play blue.
+
+Memory: a learner bounds the graph of one update by running the network over
+slices of games (``chunk_games``); every objective is a mean over games, so
+the summed slice gradients equal the full-batch gradients exactly (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+NUM_PLANES = 4
+# (row, col) step of each action, as in coin_game_env.coin_game (index 4 = stay).
+MOVES = ((0, 1), (0, -1), (1, 0), (-1, 0), (0, 0))
+_SWAP_SEAT = [1, 0, 3, 2]
+
+
+def canonical_obs(obs: torch.Tensor, seat: int, egocentric_env: bool = False) -> torch.Tensor:
+    """Planes ``[me, other, my coin, other's coin]`` from the env's view.
+
+    Args:
+        obs: ``[..., 4, g, g]`` (or flat ``[..., 4*g*g]``, reshaped by the caller).
+        seat: 0 (red) or 1 (blue).
+        egocentric_env: the env already gives egocentric planes.
+    """
+    if egocentric_env or seat == 0:
+        return obs
+    return obs[..., _SWAP_SEAT, :, :]
+
+
+def move_table(grid_size: int, num_actions: int) -> torch.Tensor:
+    """float32 ``[g*g, num_actions]``: row ``dr*g + dc`` is the one-hot of the moves
+    with displacement (dr, dc) mod g (two moves coincide only on grids below 3)."""
+    table = torch.zeros(grid_size * grid_size, num_actions)
+    for action, (dr, dc) in enumerate(MOVES[:num_actions]):
+        table[(dr % grid_size) * grid_size + dc % grid_size, action] = 1.0
+    return table
+
+
+class CoinMLP(nn.Module):
+    """Fast coin-game network: MLP over (obs, previous obs, both previous moves).
+
+    The previous moves are read off the two observations (each agent's
+    displacement on the torus), so acting and learning compute the same
+    features from observations alone.
+
+    Args:
+        grid_size: board side g.
+        num_actions: 4 (5 with the stay action).
+        num_outputs: logits (``num_actions``) or values.
+        hidden: hidden layer widths.
+    """
+
+    recurrent = False
+
+    def __init__(
+        self,
+        grid_size: int = 3,
+        num_actions: int = 4,
+        num_outputs: int = 4,
+        hidden: Sequence[int] = (64, 64),
+    ) -> None:
+        super().__init__()
+        self.grid_size, self.num_actions = grid_size, num_actions
+        self.register_buffer("moves", move_table(grid_size, num_actions), persistent=False)
+        width = 2 * NUM_PLANES * grid_size**2 + 2 * num_actions
+        layers: list[nn.Module] = []
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, num_outputs))
+        self.net = nn.Sequential(*layers)
+
+    def _features(self, obs: torch.Tensor, prev_obs: torch.Tensor, has_prev: torch.Tensor) -> torch.Tensor:
+        """``obs``, ``prev_obs`` ``[..., 4, g, g]``, ``has_prev`` bool ``[...]`` -> ``[..., F]``."""
+        g = self.grid_size
+        flat, prev_flat = obs.flatten(-3), prev_obs.flatten(-3)
+        cells = obs[..., :2, :, :].flatten(-2).argmax(-1)  # [..., 2] me, other
+        prev_cells = prev_obs[..., :2, :, :].flatten(-2).argmax(-1)
+        delta = ((cells // g - prev_cells // g) % g) * g + (cells % g - prev_cells % g) % g
+        moves = self.moves[delta].flatten(-2) * has_prev.unsqueeze(-1).to(obs.dtype)
+        prev_flat = prev_flat * has_prev.unsqueeze(-1).to(obs.dtype)
+        return torch.cat([flat, prev_flat, moves], dim=-1)
+
+    def encode(self, obs: torch.Tensor, episode_starts: torch.Tensor) -> torch.Tensor:
+        """``[T, N, 4, g, g]`` canonical obs -> features ``[T, N, F]``."""
+        prev = torch.cat([torch.zeros_like(obs[:1]), obs[:-1]], dim=0)
+        has_prev = ~episode_starts.clone()
+        has_prev[0] = False
+        return self._features(obs, prev, has_prev)
+
+    def forward(self, encoded: torch.Tensor, episode_starts: torch.Tensor) -> torch.Tensor:
+        """``[T, N, F]`` -> ``[T, N, num_outputs]`` (no recurrence: starts are not needed)."""
+        return self.net(encoded)
+
+    def initial_state(self, num_envs: int) -> torch.Tensor:
+        """The previous observation, zeros ``[N, 4, g, g]`` before the first step."""
+        g = self.grid_size
+        return torch.zeros(num_envs, NUM_PLANES, g, g)
+
+    def step(
+        self, obs: torch.Tensor, state: torch.Tensor, episode_starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step: ``obs [N, 4, g, g]``, state = previous obs -> (outputs ``[N, out]``, obs)."""
+        features = self._features(obs, state, ~episode_starts)
+        return self.net(features), obs
+
+
+class CoinConvGRU(nn.Module):
+    """The paper's coin-game network: conv(20) -> conv(20) -> GRU(32) -> linear head.
+
+    Args:
+        grid_size: board side g.
+        num_actions: 4 (5 with the stay action); only used for the default head.
+        num_outputs: logits (``num_actions``) or values.
+        channels: filters per convolution (paper 20).
+        hidden: GRU units (paper 32).
+    """
+
+    recurrent = True
+
+    def __init__(
+        self,
+        grid_size: int = 3,
+        num_actions: int = 4,
+        num_outputs: int = 4,
+        channels: int = 20,
+        hidden: int = 32,
+    ) -> None:
+        super().__init__()
+        self.grid_size, self.num_actions, self.hidden = grid_size, num_actions, hidden
+        self.conv = nn.Sequential(
+            nn.Conv2d(NUM_PLANES, channels, 3, padding=1, padding_mode="circular"),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1, padding_mode="circular"),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        # GRUCell (not nn.GRU): its composite ops support double backward on CPU.
+        self.core = nn.GRUCell(channels * grid_size**2, hidden)
+        self.head = nn.Linear(hidden, num_outputs)
+
+    def encode(self, obs: torch.Tensor, episode_starts: torch.Tensor) -> torch.Tensor:
+        """Identity: the convolutions are part of the parameters. ``[T, N, 4, g, g]``."""
+        return obs
+
+    def forward(self, encoded: torch.Tensor, episode_starts: torch.Tensor) -> torch.Tensor:
+        """``[T, N, 4, g, g]`` -> ``[T, N, num_outputs]``; the state is zero at episode starts
+        (and at row 0)."""
+        steps, num_envs = encoded.shape[:2]
+        conv = self.conv(encoded.reshape(steps * num_envs, *encoded.shape[2:]))
+        conv = conv.reshape(steps, num_envs, -1)
+        keep = (~episode_starts).to(encoded.dtype).unsqueeze(-1)
+        state = encoded.new_zeros(num_envs, self.hidden)
+        states = []
+        for t in range(steps):
+            state = self.core(conv[t], state * keep[t] if t > 0 else state)
+            states.append(state)
+        return self.head(torch.stack(states))
+
+    def initial_state(self, num_envs: int) -> torch.Tensor:
+        """GRU state zeros ``[N, hidden]``."""
+        return torch.zeros(num_envs, self.hidden)
+
+    def step(
+        self, obs: torch.Tensor, state: torch.Tensor, episode_starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step: ``obs [N, 4, g, g]``, state ``[N, hidden]`` -> (outputs, new state)."""
+        state = state * (~episode_starts).to(state.dtype).unsqueeze(-1)
+        state = self.core(self.conv(obs), state)
+        return self.head(state), state
+
+
+NETWORKS = {"mlp": CoinMLP, "conv_gru": CoinConvGRU}
+
+
+def game_slices(num_envs: int, chunk_games: int) -> list[slice]:
+    """Slices of the game axis of at most ``chunk_games`` games (0 = one slice of all)."""
+    if chunk_games <= 0 or chunk_games >= num_envs:
+        return [slice(0, num_envs)]
+    return [slice(start, min(start + chunk_games, num_envs)) for start in range(0, num_envs, chunk_games)]
