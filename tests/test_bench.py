@@ -93,3 +93,16 @@ def test_suites_are_registered_with_headlines():
     for name in ("exact", "head_to_head"):
         suite = get_suite(name)
         assert suite.headline and suite.make_tasks("tiny", None)
+
+
+def test_ray_backend_gives_the_same_results_as_the_local_backend(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    args = ["--scale", "tiny", "--suite", "exact", "--no-figures"]
+    assert main([*args, "--backend", "ray", "--out", str(tmp_path / "ray")]) == 0
+    assert main([*args, "--workers", "2", "--out", str(tmp_path / "local")]) == 0
+    ray_summary = json.loads((tmp_path / "ray" / "summary.json").read_text())
+    local_summary = json.loads((tmp_path / "local" / "summary.json").read_text())
+    assert ray_summary["backend"] == "ray"
+    ray_groups = {g["group"]: g["metrics"] for g in ray_summary["groups"]}
+    local_groups = {g["group"]: g["metrics"] for g in local_summary["groups"]}
+    assert ray_groups == local_groups and len(ray_groups) == 8
