@@ -1,0 +1,171 @@
+"""Fixed strategies and evaluate(): exact metrics where the play is deterministic."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lola_agents.evaluation import evaluate
+from lola_agents.fixed import (
+    COIN_MOVES,
+    AlwaysCooperate,
+    AlwaysDefect,
+    GreedyCoinAgent,
+    Memory1Agent,
+    OwnCoinAgent,
+    RandomCoinAgent,
+    RandomMatrixAgent,
+    TitForTat,
+)
+
+
+@pytest.mark.parametrize(
+    ("agent_a", "agent_b", "expected"),
+    [
+        # TFT cooperates once (-3 / 0), then 149 steps of DD (-2 / -2).
+        (TitForTat(), AlwaysDefect(), [(-3 - 2 * 149) / 150, (0 - 2 * 149) / 150]),
+        (TitForTat(), TitForTat(), [-1.0, -1.0]),
+        (AlwaysCooperate(), AlwaysDefect(), [-3.0, 0.0]),
+        (AlwaysDefect(), AlwaysDefect(), [-2.0, -2.0]),
+        (AlwaysCooperate(), AlwaysCooperate(), [-1.0, -1.0]),
+    ],
+)
+def test_ipd_rewards_of_deterministic_pairs_are_exact(agent_a, agent_b, expected) -> None:
+    result = evaluate("ipd_v0", agent_a, agent_b, episodes=4, seed=0)
+    assert result["reward_per_step"] == pytest.approx(expected, abs=1e-12)
+    assert result["player_0"]["reward_per_step"] == pytest.approx(expected[0], abs=1e-12)
+    assert result["steps"] == 150 and result["episodes"] == 4
+
+
+def test_tft_vs_alld_action_given_state_is_exact() -> None:
+    result = evaluate("ipd_v0", TitForTat(), AlwaysDefect(), episodes=3, seed=0)
+    tft, alld = result["player_0"], result["player_1"]
+    assert tft["p_action0"] == {"CC": None, "CD": 0.0, "DC": None, "DD": 0.0, "start": 1.0}
+    assert tft["visits"] == {"CC": 0, "CD": 3, "DC": 0, "DD": 3 * 148, "start": 3}
+    assert alld["p_action0"] == {"CC": None, "CD": None, "DC": 0.0, "DD": 0.0, "start": 0.0}
+
+
+def test_imp_matcher_wins_when_both_play_heads() -> None:
+    result = evaluate("imp_v0", AlwaysCooperate(), AlwaysCooperate(), episodes=2, seed=0)
+    assert result["reward_per_step"] == [1.0, -1.0]
+    result = evaluate("imp_v0", AlwaysCooperate(), AlwaysDefect(), episodes=2, seed=0)
+    assert result["reward_per_step"] == [-1.0, 1.0]
+
+
+def test_memory1_table_is_in_observation_order() -> None:
+    # [CC, CD, DC, DD, start] -> cooperate at start, CD and DD; defect at CC and DC.
+    agent = Memory1Agent([0, 1, 0, 1, 1], seed=0)
+    obs = np.array([4, 0, 1, 2, 3])  # observation indices: start, CC, CD, DC, DD
+    actions, log_probs, state = agent.act(obs, None, np.zeros(5, dtype=bool))
+    assert actions.tolist() == [0, 1, 0, 1, 0]
+    assert log_probs.tolist() == [0.0] * 5 and state is None
+    onehot = np.eye(5, dtype=np.float32)[obs]  # obs_type="onehot" works too
+    assert agent.act(onehot, None, np.zeros(5, dtype=bool))[0].tolist() == [0, 1, 0, 1, 0]
+
+
+def test_random_table_samples_with_its_probabilities() -> None:
+    agent = Memory1Agent([0.2, 0.2, 0.2, 0.2, 0.2], seed=3)
+    actions, log_probs, _ = agent.act(np.full(20_000, 4), None, np.zeros(20_000, dtype=bool))
+    assert (actions == 0).mean() == pytest.approx(0.2, abs=0.01)
+    expected = np.where(actions == 0, np.log(0.2), np.log(0.8))
+    assert np.allclose(log_probs, expected)
+    result = evaluate("ipd_v0", RandomMatrixAgent(), TitForTat(), episodes=50, seed=2)
+    assert result["player_0"]["p_action0"]["CC"] == pytest.approx(0.5, abs=0.03)
+    assert result["player_1"]["p_action0"] == {"CC": 1.0, "CD": 0.0, "DC": 1.0, "DD": 0.0, "start": 1.0}
+
+
+def test_memory1_rejects_bad_tables() -> None:
+    with pytest.raises(ValueError, match="5 probabilities"):
+        Memory1Agent([0.5, 0.5])
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        Memory1Agent([0.5, 0.5, 1.5, 0.5, 0.5])
+
+
+def _planes(me: tuple[int, int], other: tuple[int, int], coin: tuple[int, int], red_coin: bool) -> np.ndarray:
+    """One shared-view observation [1, 4, 3, 3] with player_0 (red) at ``me``."""
+    obs = np.zeros((1, 4, 3, 3), dtype=np.float32)
+    obs[0, 0][me] = 1
+    obs[0, 1][other] = 1
+    obs[0, 2 if red_coin else 3][coin] = 1
+    return obs
+
+
+def _moves(agent, obs: np.ndarray, draws: int = 200) -> set[int]:
+    return {int(agent.act(obs, None, np.zeros(1, dtype=bool))[0][0]) for _ in range(draws)}
+
+
+def test_greedy_takes_the_shortest_moves_on_the_torus() -> None:
+    greedy = GreedyCoinAgent(player_index=0, seed=0)
+    assert _moves(greedy, _planes((0, 0), (2, 2), (0, 1), red_coin=False)) == {0}  # right
+    assert _moves(greedy, _planes((0, 0), (2, 2), (0, 2), red_coin=True)) == {1}  # left, wraps
+    assert _moves(greedy, _planes((0, 0), (2, 2), (2, 0), red_coin=True)) == {3}  # up, wraps
+    diagonal = _planes((1, 1), (0, 0), (2, 2), red_coin=False)
+    assert _moves(greedy, diagonal) == {0, 2}  # right or down, each with prob 1/2
+    assert greedy.act(diagonal, None, np.zeros(1, dtype=bool))[1][0] == pytest.approx(math.log(0.5))
+
+
+def test_own_coin_agent_walks_to_its_coin_and_never_onto_the_others() -> None:
+    own = OwnCoinAgent(player_index=0, seed=0)
+    assert _moves(own, _planes((0, 0), (2, 2), (0, 1), red_coin=True)) == {0}
+    assert _moves(own, _planes((0, 0), (2, 2), (0, 1), red_coin=False)) == {1, 2, 3}
+    # seat 1 (blue): the same board, the blue coin is now its own
+    blue = OwnCoinAgent(player_index=1, seed=0)
+    obs = _planes((2, 2), (0, 0), (0, 1), red_coin=False)  # blue agent stands at (0, 0)
+    assert _moves(blue, obs) == {0}
+
+
+def test_coin_game_strategy_metrics() -> None:
+    own = evaluate("coin_game_v0", OwnCoinAgent(), OwnCoinAgent(), episodes=16, seed=0)
+    assert own["own_coin_rate"] == 1.0  # never touches the other's coins
+    assert own["player_0"]["own_coin_rate"] == own["player_1"]["own_coin_rate"] == 1.0
+    assert own["reward_per_step"][0] == pytest.approx(own["player_0"]["pickups_per_step"])
+    greedy = evaluate("coin_game_v0", GreedyCoinAgent(), GreedyCoinAgent(), episodes=64, seed=0)
+    assert greedy["own_coin_rate"] == pytest.approx(0.5, abs=0.03)  # colours alternate
+    assert greedy["pickups_per_step"] > own["pickups_per_step"] > 0
+    random = evaluate("coin_game_v0", RandomCoinAgent(), RandomCoinAgent(), episodes=16, seed=0)
+    assert random["pickups_per_step"] < own["pickups_per_step"]
+    # the greedy agent exploits the polite one
+    mixed = evaluate("coin_game_v0", GreedyCoinAgent(), OwnCoinAgent(), episodes=32, seed=0)
+    assert mixed["reward_per_step"][0] > 0 > mixed["reward_per_step"][1]
+
+
+def test_egocentric_view_needs_no_seat() -> None:
+    a = evaluate("coin_game_v0", OwnCoinAgent(egocentric=True), OwnCoinAgent(egocentric=True),
+                 episodes=8, seed=1, egocentric=True)
+    assert a["own_coin_rate"] == 1.0
+
+
+def test_seat_mismatch_and_missing_seat_raise() -> None:
+    with pytest.raises(ValueError, match="built for seat 1"):
+        evaluate("coin_game_v0", OwnCoinAgent(player_index=1), OwnCoinAgent(), episodes=1)
+    with pytest.raises(RuntimeError, match="needs its seat"):
+        GreedyCoinAgent().act(np.zeros((1, 4, 3, 3), np.float32), None, np.zeros(1, bool))
+    assert COIN_MOVES.shape == (4, 2)
+
+
+def test_evaluate_is_reproducible() -> None:
+    a = evaluate("coin_game_v0", RandomCoinAgent(), GreedyCoinAgent(), episodes=8, seed=4)
+    b = evaluate("coin_game_v0", RandomCoinAgent(), GreedyCoinAgent(), episodes=8, seed=4)
+    c = evaluate("coin_game_v0", RandomCoinAgent(), GreedyCoinAgent(), episodes=8, seed=5)
+    assert a == b and a != c
+
+
+def test_fixed_agents_save_and_load(tmp_path) -> None:
+    table = Memory1Agent([0.1, 0.2, 0.3, 0.4, 0.5], seed=7)
+    table.save(tmp_path / "m1")
+    loaded = Memory1Agent.load(tmp_path / "m1")
+    assert loaded.p_action0.tolist() == [0.1, 0.2, 0.3, 0.4, 0.5] and loaded.seed == 7
+    TitForTat(seed=1).save(tmp_path / "tft")
+    assert isinstance(TitForTat.load(tmp_path / "tft"), TitForTat)
+    OwnCoinAgent(player_index=1, egocentric=False, seed=2).save(tmp_path / "own")
+    assert OwnCoinAgent.load(tmp_path / "own").player_index == 1
+    with pytest.raises(ValueError, match="holds a TitForTat"):
+        AlwaysDefect.load(tmp_path / "tft")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="corrupt"):
+        TitForTat.load(tmp_path / "bad")
+    with pytest.raises(FileNotFoundError, match="no agent checkpoint"):
+        TitForTat.load(tmp_path / "missing")
