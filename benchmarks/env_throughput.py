@@ -18,13 +18,15 @@ import numpy as np
 
 import coin_game_env
 
-ENV_IDS = ["ipd_v0", "imp_v0"]
+ENV_IDS = ["ipd_v0", "imp_v0", "coin_game_v0"]
 VECTOR_SIZES = [1, 100, 1_000, 10_000]
 TARGETS = {  # steps/s on the project's 2-core machine (issue texts)
     ("ipd_v0", "parallel"): 100_000,
     ("imp_v0", "parallel"): 100_000,
     ("ipd_v0", 10_000): 20_000_000,
     ("imp_v0", 10_000): 20_000_000,
+    ("coin_game_v0", "parallel"): 50_000,
+    ("coin_game_v0", 10_000): 12_000_000,
 }
 
 

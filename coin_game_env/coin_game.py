@@ -27,6 +27,9 @@ slot k always holds colour k), ``t`` int64 ``[num_envs]`` steps taken.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import gymnasium
 import numpy as np
 
@@ -44,6 +47,8 @@ AGENT_COLOURS = np.array([[RED], [BLUE]])
 # Precompute every observation when the table of all states is at most this big:
 # one gather per step then replaces zero-fill + scatter (about 2x faster).
 OBS_TABLE_MAX_BYTES = 4 * 2**20
+# Bound on the one-game outcome cache (entries are ~1 kB; the default game has 23,328 keys).
+MAX_CACHED_OUTCOMES = 200_000
 
 
 def check_bool(name: str, value: object) -> bool:
@@ -65,14 +70,47 @@ def free_cell(u: np.ndarray, occupied: list[np.ndarray], num_cells: int) -> np.n
         int64 ``[n]``: the r-th free cell in ascending order, r = floor(u * free).
     """
     occ = sorted_columns(occupied)
-    distinct = [np.ones(len(u), dtype=bool)] + [occ[k] != occ[k - 1] for k in range(1, len(occ))]
-    free = num_cells - sum(d.astype(np.int64) for d in distinct)
+    # distinct[k]: occ[k] is not a repeat of occ[k - 1] (occ[0] always counts).
+    distinct = [occ[k] != occ[k - 1] for k in range(1, len(occ))]
+    free = num_cells - 1 - sum(d.astype(np.int64) for d in distinct)
     # u <= 1 - 2**-53, so u * free rounds to a value < free for any free < 2**52.
     cell = (u * free).astype(np.int64)
     # Walk the avoided cells in ascending order; each one at or below the
-    # candidate shifts it up by one (duplicates only once).
-    for k, avoid in enumerate(occ):
-        cell += (cell >= avoid) & distinct[k]
+    # candidate shifts it up by one (repeats only once).
+    cell += cell >= occ[0]
+    for avoid, is_new in zip(occ[1:], distinct, strict=True):
+        cell += (cell >= avoid) & is_new
+    return cell
+
+
+def pickup_outcome(
+    on_coin: np.ndarray, coin_colours: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pickup rule.
+
+    Args:
+        on_coin: bool ``[n, 2, num_coins]``, agent i stands on coin k after the move.
+        coin_colours: int ``[n, num_coins]``, 0 red, 1 blue.
+
+    Returns:
+        ``(rewards, own, other)``: rewards float32 ``[n, 2]`` (+1 per coin picked,
+        -2 to the owner for each coin of its colour the other agent picked; on a
+        tie both apply) and int32 ``[n, 2]`` counts of coins of the agent's own /
+        the other colour it picked.
+    """
+    mine = coin_colours[:, None, :] == AGENT_COLOURS
+    own = (on_coin & mine).sum(axis=2)
+    other = (on_coin & ~mine).sum(axis=2)
+    rewards = own + other - 2 * other[:, ::-1]
+    return rewards.astype(np.float32), own.astype(np.int32), other.astype(np.int32)
+
+
+def free_cell_one_game(u: float, occupied: list[int], num_cells: int) -> int:
+    """:func:`free_cell` for one game on Python ints (same result for the same ``u``)."""
+    avoid = sorted(set(occupied))
+    cell = int(u * (num_cells - len(avoid)))
+    for occupied_cell in avoid:
+        cell += cell >= occupied_cell
     return cell
 
 
@@ -107,6 +145,9 @@ class CoinGameCore(GameCore):
     """
 
     render_fps = 4
+    # One game (the ParallelEnv) steps through a cache of rule outcomes; the tests
+    # switch it off to check it against the batched path.
+    cache_one_game_outcomes = True
 
     def __init__(
         self,
@@ -160,6 +201,11 @@ class CoinGameCore(GameCore):
         self._view_size = NUM_PLANES * self.num_cells
         self._game_offsets = np.arange(n, dtype=np.int64)[:, None] * (2 * self._view_size)
         self._obs_table = self._build_obs_table()
+        self._rewards_by_code, self._own_by_code, self._other_by_code = self._pickup_tables()
+        self._outcomes: dict[tuple[int, ...], tuple] = {}
+        # Shared by every step's result; read-only so no caller can change it.
+        self._never_terminated = np.zeros(n, dtype=bool)
+        self._never_terminated.setflags(write=False)
 
     # ----------------------------------------------------------------- reset
     def reset(self, rng: np.random.Generator, mask: np.ndarray | None = None) -> np.ndarray:
@@ -181,30 +227,109 @@ class CoinGameCore(GameCore):
 
     # ------------------------------------------------------------------ step
     def step(self, actions: np.ndarray, rng: np.random.Generator) -> CoreStep:
-        cells = self._next_cell[self.agent_cells * self.num_actions + actions]
+        if self.num_envs == 1 and self.cache_one_game_outcomes:
+            return self._step_one_game(actions, rng)
+        cells, rewards, own, other, picked = self._move_and_pick(self.agent_cells, actions)
         self.agent_cells = cells
-        # on_coin[g, agent, k]: the agent stands on coin k; mine: coin k has the agent's colour.
-        on_coin = cells[:, :, None] == self.coin_cells[:, None, :]
-        mine = self.coin_colours[:, None, :] == AGENT_COLOURS
-        own_hits = on_coin & mine
-        other_hits = on_coin ^ own_hits
-        if self.num_coins == 1:
-            own, other = own_hits[:, :, 0], other_hits[:, :, 0]
-        else:  # an agent stands on at most one coin, so any == count
-            own, other = own_hits.any(axis=2), other_hits.any(axis=2)
-        # +1 per coin picked; -2 to the owner when the other agent picks my colour.
-        rewards = (own | other).astype(np.float32)
-        rewards -= 2.0 * other[:, ::-1]
-        picked = on_coin[:, 0, :] | on_coin[:, 1, :]  # [num_envs, num_coins]
         if picked.any():
             self._respawn(picked, rng)
         self.t += 1
         return CoreStep(
             obs=self._observe(),
             rewards=rewards,
-            terminated=np.zeros(self.num_envs, dtype=bool),
+            terminated=self._never_terminated,
             truncated=self.t >= self.max_cycles,
-            info={"own_coins": own.astype(np.int32), "other_coins": other.astype(np.int32)},
+            info={"own_coins": own, "other_coins": other},
+        )
+
+    def _move_and_pick(
+        self, agent_cells: np.ndarray, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The deterministic part of a step (no state change, no random draw).
+
+        Returns ``(agent_cells, rewards, own, other, picked)``: the agents' new
+        cells int64 ``[n, 2]``, rewards float32 ``[n, 2]``, own/other-colour
+        pickups int32 ``[n, 2]`` and bool ``[n, num_coins]`` which coins were picked.
+        """
+        cells = self._next_cell.take(agent_cells * self.num_actions + actions)
+        # Who stands on which coin (and, with one coin, its colour) as a small
+        # integer code; pickup_outcome was evaluated for every code at __init__.
+        code = self._coin_colours_code()
+        for k in range(self.num_coins):
+            for agent in range(2):
+                code |= (cells[:, agent] == self.coin_cells[:, k]) << (2 * k + agent)
+        picked = np.stack(
+            [(code & (3 << 2 * k)) != 0 for k in range(self.num_coins)], axis=1
+        )
+        return (
+            cells,
+            self._rewards_by_code.take(code, axis=0),
+            self._own_by_code.take(code, axis=0),
+            self._other_by_code.take(code, axis=0),
+            picked,
+        )
+
+    def _coin_colours_code(self) -> np.ndarray:
+        """Fresh int64 ``[num_envs]``: the colour bit of the pickup code (one coin),
+        else zeros (two coins have fixed colours)."""
+        if self.num_coins == 1:
+            return self.coin_colours[:, 0] << 2
+        return np.zeros(self.num_envs, dtype=np.int64)
+
+    def _pickup_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`pickup_outcome` for every pickup code: bit ``2k + i`` says agent i
+        stands on coin k; with one coin, bit 2 is the coin's colour."""
+        bits = 2 * self.num_coins + (self.num_coins == 1)
+        codes = np.arange(2**bits)
+        shifts = 2 * np.arange(self.num_coins)[None, None, :] + np.arange(2)[None, :, None]
+        on_coin = ((codes[:, None, None] >> shifts) & 1).astype(bool)  # [codes, 2, num_coins]
+        if self.num_coins == 1:
+            colours = ((codes >> 2) & 1)[:, None]
+        else:
+            colours = np.tile([RED, BLUE], (len(codes), 1))
+        return pickup_outcome(on_coin, colours)
+
+    def _step_one_game(self, actions: np.ndarray, rng: np.random.Generator) -> CoreStep:
+        """``step`` for a single game (the ParallelEnv), same rules and same draws.
+
+        With one game the ~25 numpy calls of a batched step (about 1 us each)
+        dominate, so the outcome of :meth:`_move_and_pick` for each (board,
+        joint action) is computed once and cached; a step is then a dict look-up,
+        a few copies (so no caller can alter the cache) and, after a pickup, the
+        batched respawn.
+        """
+        coins, colours = self.coin_cells[0].tolist(), self.coin_colours[0].tolist()
+        key = (*self.agent_cells[0].tolist(), *actions[0].tolist(), *coins, *colours)
+        outcome = self._outcomes.get(key)
+        if outcome is None:
+            if len(self._outcomes) >= MAX_CACHED_OUTCOMES:
+                self._outcomes.clear()
+            cells, rewards, own, other, picked = self._move_and_pick(self.agent_cells, actions)
+            outcome = (cells, rewards, own, other, picked, bool(picked.any()), cells[0].tolist())
+            self._outcomes[key] = outcome
+        cells, rewards, own, other, picked, any_picked, (red, blue) = outcome
+        self.agent_cells = cells.copy()
+        if any_picked:  # as _respawn, on Python ints
+            for k in range(self.num_coins):
+                if picked[0, k]:
+                    avoid = [red, blue] + [coins[j] for j in range(self.num_coins) if j != k]
+                    coins[k] = free_cell_one_game(rng.random(), avoid, self.num_cells)
+                    if self.num_coins == 1:
+                        colours[k] ^= 1
+            self.coin_cells = np.array([coins], dtype=np.int64)
+            self.coin_colours = np.array([colours], dtype=np.int64)
+        self.t += 1
+        if self._obs_table is None:
+            obs = self._observe()
+        else:
+            board = self._board_index(red, blue, coins, colours)
+            obs = self._obs_table[board : board + 1].copy()
+        return CoreStep(
+            obs=obs,
+            rewards=rewards.copy(),
+            terminated=self._never_terminated,
+            truncated=self.t >= self.max_cycles,
+            info={"own_coins": own.copy(), "other_coins": other.copy()},
         )
 
     def _respawn(self, picked: np.ndarray, rng: np.random.Generator) -> None:
@@ -222,13 +347,17 @@ class CoinGameCore(GameCore):
                 self.coin_colours[games, k] ^= 1
 
     # ----------------------------------------------------------- observation
-    def _state_index(self, agent_cells: np.ndarray, coin_cells: np.ndarray, coin_colours: np.ndarray) -> np.ndarray:
-        """Index of each game's board among all boards (for the observation table)."""
+    def _board_index(self, red: Any, blue: Any, coins: Sequence[Any], colours: Sequence[Any]) -> Any:
+        """Index of a board among all boards (the row of the observation table).
+
+        Works on ints (one game) or int arrays ``[n]`` (many): ``coins[k]`` and
+        ``colours[k]`` are coin k's cell and colour.
+        """
         c = self.num_cells
-        index = agent_cells[:, 0] * c + agent_cells[:, 1]
+        index = red * c + blue
         if self.num_coins == 1:
-            return index * (2 * c) + coin_colours[:, 0] * c + coin_cells[:, 0]
-        return (index * c + coin_cells[:, 0]) * c + coin_cells[:, 1]
+            return index * (2 * c) + colours[0] * c + coins[0]
+        return (index * c + coins[0]) * c + coins[1]
 
     def _build_obs_table(self) -> np.ndarray | None:
         """Observations of every possible board, or None if that table would be too big."""
@@ -269,7 +398,9 @@ class CoinGameCore(GameCore):
         """Fresh observations of all games (never written to again by the core)."""
         if self._obs_table is None:
             return self._scatter_obs(self.agent_cells, self.coin_cells, self.coin_colours)
-        index = self._state_index(self.agent_cells, self.coin_cells, self.coin_colours)
+        coins = [self.coin_cells[:, k] for k in range(self.num_coins)]
+        colours = [self.coin_colours[:, k] for k in range(self.num_coins)]
+        index = self._board_index(self.agent_cells[:, 0], self.agent_cells[:, 1], coins, colours)
         return np.take(self._obs_table, index, axis=0)
 
     # ------------------------------------------------------------- rendering

@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test
 
 from coin_game_env import coin_game_v0, make, make_vec
-from coin_game_env.coin_game import BLUE, OBS_TYPES, RED, CoinGameCore, free_cell
+from coin_game_env.coin_game import (
+    BLUE,
+    OBS_TYPES,
+    RED,
+    CoinGameCore,
+    free_cell,
+    free_cell_one_game,
+)
 
 RIGHT, LEFT, DOWN, UP, STAY = range(5)
 AGENTS = ("player_0", "player_1")
@@ -476,3 +483,40 @@ def test_bad_actions_are_refused_not_clipped():
         vec.step(np.array([[0, 1], [2, 5], [4, 3]]))
     with pytest.raises(ValueError, match=r"action -1 is outside"):
         vec.step(np.array([[0, 1], [2, -1], [4, 3]]))
+
+
+@given(options=OPTIONS, seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=25, deadline=None)
+def test_one_game_outcome_cache_equals_the_batched_step(options, seed):
+    cached = CoinGameCore(1, **options)
+    batched = CoinGameCore(1, **options)
+    batched.cache_one_game_outcomes = False
+    rngs = np.random.default_rng(seed), np.random.default_rng(seed)
+    np.testing.assert_array_equal(cached.reset(rngs[0]), batched.reset(rngs[1]))
+    actions = np.random.default_rng(seed + 1).integers(0, cached.num_actions, (80, 1, 2))
+    for action in actions:
+        a, b = cached.step(action, rngs[0]), batched.step(action, rngs[1])
+        for field in ("obs", "rewards", "terminated", "truncated"):
+            assert_same(getattr(a, field), getattr(b, field))
+        assert_same(a.info, b.info)
+        if a.truncated[0]:
+            cached.reset(rngs[0])
+            batched.reset(rngs[1])
+    assert len(cached._outcomes) > 0 and len(batched._outcomes) == 0
+    # What a step returns is the caller's: changing it does not change the next steps.
+    out = cached.step(actions[0], rngs[0])
+    out.rewards += 100
+    out.info["own_coins"] += 5
+    out.obs[:] = 7
+    assert all(np.all(value[1] < 50) for value in cached._outcomes.values())
+    assert all(np.all(value[2] < 5) for value in cached._outcomes.values())
+
+
+@given(
+    occupied=st.lists(st.integers(0, 24), min_size=1, max_size=3),
+    u=st.floats(0.0, 1.0, exclude_max=True),
+)
+@settings(max_examples=60, deadline=None)
+def test_one_game_free_cell_equals_the_batched_one(occupied, u):
+    columns = [np.array([c], dtype=np.int64) for c in occupied]
+    assert free_cell_one_game(u, occupied, 25) == free_cell(np.array([u]), columns, 25)[0]
