@@ -3,11 +3,13 @@
     import coin_game_env
     env = coin_game_env.make("ipd_v0")                        # PettingZoo ParallelEnv
     venv = coin_game_env.make_vec("ipd_v0", num_envs=1024, seed=0)  # batched arrays
+    coins = coin_game_env.make_vec("coin_game_v0", num_envs=4000, seed=0)
 
 ``coin_game_env.REGISTRY`` lists the ids; each id also has a module in
 PettingZoo's style (``coin_game_env.ipd_v0.parallel_env()``, ``.env()``, ``.raw_env()``).
 """
 
+from coin_game_env.coin_game import CoinGameCore
 from coin_game_env.core import POSSIBLE_AGENTS, CoreStep, GameCore
 from coin_game_env.matrix_game import PRESETS, MatrixGameCore
 from coin_game_env.parallel_env import CoreParallelEnv
@@ -20,6 +22,7 @@ __all__ = [
     "POSSIBLE_AGENTS",
     "PRESETS",
     "REGISTRY",
+    "CoinGameCore",
     "CoreParallelEnv",
     "CoreStep",
     "EnvSpec",
