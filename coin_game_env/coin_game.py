@@ -47,8 +47,6 @@ AGENT_COLOURS = np.array([[RED], [BLUE]])
 # Precompute every observation when the table of all states is at most this big:
 # one gather per step then replaces zero-fill + scatter (about 2x faster).
 OBS_TABLE_MAX_BYTES = 4 * 2**20
-# Bound on the one-game outcome cache (entries are ~1 kB; the default game has 23,328 keys).
-MAX_CACHED_OUTCOMES = 200_000
 
 
 def check_bool(name: str, value: object) -> bool:
@@ -145,9 +143,9 @@ class CoinGameCore(GameCore):
     """
 
     render_fps = 4
-    # One game (the ParallelEnv) steps through a cache of rule outcomes; the tests
-    # switch it off to check it against the batched path.
-    cache_one_game_outcomes = True
+    # One game (the ParallelEnv) steps on Python ints; the tests switch this off
+    # to check that path against the batched one.
+    fast_one_game_path = True
 
     def __init__(
         self,
@@ -190,6 +188,7 @@ class CoinGameCore(GameCore):
         next_rows = (rows[:, None] + moves[None, :, 0]) % g
         next_cols = (cols[:, None] + moves[None, :, 1]) % g
         self._next_cell = (next_rows * g + next_cols).reshape(-1).astype(np.int64)
+        self._next_cell_list = self._next_cell.tolist()
 
         n = self.num_envs
         self.agent_cells = np.zeros((n, 2), dtype=np.int64)
@@ -197,12 +196,10 @@ class CoinGameCore(GameCore):
         self.coin_colours = np.tile(np.arange(self.num_coins, dtype=np.int64), (n, 1))
         self.t = np.zeros(n, dtype=np.int64)
 
-        # Offsets into one game's flat observation [2 views, 4 planes, cells].
-        self._view_size = NUM_PLANES * self.num_cells
-        self._game_offsets = np.arange(n, dtype=np.int64)[:, None] * (2 * self._view_size)
+        self._view_size = NUM_PLANES * self.num_cells  # one agent's observation, flat
         self._obs_table = self._build_obs_table()
         self._rewards_by_code, self._own_by_code, self._other_by_code = self._pickup_tables()
-        self._outcomes: dict[tuple[int, ...], tuple] = {}
+        self._any_pickup_bits = sum(3 << 2 * k for k in range(self.num_coins))
         # Shared by every step's result; read-only so no caller can change it.
         self._never_terminated = np.zeros(n, dtype=bool)
         self._never_terminated.setflags(write=False)
@@ -227,91 +224,47 @@ class CoinGameCore(GameCore):
 
     # ------------------------------------------------------------------ step
     def step(self, actions: np.ndarray, rng: np.random.Generator) -> CoreStep:
-        if self.num_envs == 1 and self.cache_one_game_outcomes:
+        if self.num_envs == 1 and self.fast_one_game_path:
             return self._step_one_game(actions, rng)
-        cells, rewards, own, other, picked = self._move_and_pick(self.agent_cells, actions)
+        # Move on the torus, then look up the pickup rule's outcome by pickup code.
+        cells = self._next_cell.take(self.agent_cells * self.num_actions + actions)
         self.agent_cells = cells
-        if picked.any():
-            self._respawn(picked, rng)
+        coins = [self.coin_cells[:, k] for k in range(self.num_coins)]
+        colours = [self.coin_colours[:, k] for k in range(self.num_coins)]
+        code = self._pickup_code(cells[:, 0], cells[:, 1], coins, colours)
+        picked = [(code & (3 << 2 * k)) != 0 for k in range(self.num_coins)]
+        if any(p.any() for p in picked):
+            self._respawn(np.stack(picked, axis=1), rng)
         self.t += 1
         return CoreStep(
             obs=self._observe(),
-            rewards=rewards,
+            rewards=self._rewards_by_code.take(code, axis=0),
             terminated=self._never_terminated,
             truncated=self.t >= self.max_cycles,
-            info={"own_coins": own, "other_coins": other},
+            info={
+                "own_coins": self._own_by_code.take(code, axis=0),
+                "other_coins": self._other_by_code.take(code, axis=0),
+            },
         )
-
-    def _move_and_pick(
-        self, agent_cells: np.ndarray, actions: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The deterministic part of a step (no state change, no random draw).
-
-        Returns ``(agent_cells, rewards, own, other, picked)``: the agents' new
-        cells int64 ``[n, 2]``, rewards float32 ``[n, 2]``, own/other-colour
-        pickups int32 ``[n, 2]`` and bool ``[n, num_coins]`` which coins were picked.
-        """
-        cells = self._next_cell.take(agent_cells * self.num_actions + actions)
-        # Who stands on which coin (and, with one coin, its colour) as a small
-        # integer code; pickup_outcome was evaluated for every code at __init__.
-        code = self._coin_colours_code()
-        for k in range(self.num_coins):
-            for agent in range(2):
-                code |= (cells[:, agent] == self.coin_cells[:, k]) << (2 * k + agent)
-        picked = np.stack(
-            [(code & (3 << 2 * k)) != 0 for k in range(self.num_coins)], axis=1
-        )
-        return (
-            cells,
-            self._rewards_by_code.take(code, axis=0),
-            self._own_by_code.take(code, axis=0),
-            self._other_by_code.take(code, axis=0),
-            picked,
-        )
-
-    def _coin_colours_code(self) -> np.ndarray:
-        """Fresh int64 ``[num_envs]``: the colour bit of the pickup code (one coin),
-        else zeros (two coins have fixed colours)."""
-        if self.num_coins == 1:
-            return self.coin_colours[:, 0] << 2
-        return np.zeros(self.num_envs, dtype=np.int64)
-
-    def _pickup_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:func:`pickup_outcome` for every pickup code: bit ``2k + i`` says agent i
-        stands on coin k; with one coin, bit 2 is the coin's colour."""
-        bits = 2 * self.num_coins + (self.num_coins == 1)
-        codes = np.arange(2**bits)
-        shifts = 2 * np.arange(self.num_coins)[None, None, :] + np.arange(2)[None, :, None]
-        on_coin = ((codes[:, None, None] >> shifts) & 1).astype(bool)  # [codes, 2, num_coins]
-        if self.num_coins == 1:
-            colours = ((codes >> 2) & 1)[:, None]
-        else:
-            colours = np.tile([RED, BLUE], (len(codes), 1))
-        return pickup_outcome(on_coin, colours)
 
     def _step_one_game(self, actions: np.ndarray, rng: np.random.Generator) -> CoreStep:
-        """``step`` for a single game (the ParallelEnv), same rules and same draws.
+        """``step`` for a single game (the ParallelEnv): the same tables, codes and
+        draws as the batched step, on Python ints.
 
         With one game the ~25 numpy calls of a batched step (about 1 us each)
-        dominate, so the outcome of :meth:`_move_and_pick` for each (board,
-        joint action) is computed once and cached; a step is then a dict look-up,
-        a few copies (so no caller can alter the cache) and, after a pickup, the
-        batched respawn.
+        would dominate; here the state is read once, the rules come from the
+        same move table and pickup tables, and only the results become arrays
+        (fresh copies, so no caller can alter the tables).
         """
+        (red, blue), (red_action, blue_action) = self.agent_cells[0].tolist(), actions[0].tolist()
         coins, colours = self.coin_cells[0].tolist(), self.coin_colours[0].tolist()
-        key = (*self.agent_cells[0].tolist(), *actions[0].tolist(), *coins, *colours)
-        outcome = self._outcomes.get(key)
-        if outcome is None:
-            if len(self._outcomes) >= MAX_CACHED_OUTCOMES:
-                self._outcomes.clear()
-            cells, rewards, own, other, picked = self._move_and_pick(self.agent_cells, actions)
-            outcome = (cells, rewards, own, other, picked, bool(picked.any()), cells[0].tolist())
-            self._outcomes[key] = outcome
-        cells, rewards, own, other, picked, any_picked, (red, blue) = outcome
-        self.agent_cells = cells.copy()
-        if any_picked:  # as _respawn, on Python ints
+        red = self._next_cell_list[red * self.num_actions + red_action]
+        blue = self._next_cell_list[blue * self.num_actions + blue_action]
+        self.agent_cells = np.array([[red, blue]], dtype=np.int64)
+        code = self._pickup_code(red, blue, coins, colours)
+        if code & self._any_pickup_bits:  # as _respawn, on Python ints
             for k in range(self.num_coins):
-                if picked[0, k]:
+                if code & (3 << 2 * k):
                     avoid = [red, blue] + [coins[j] for j in range(self.num_coins) if j != k]
                     coins[k] = free_cell_one_game(rng.random(), avoid, self.num_cells)
                     if self.num_coins == 1:
@@ -326,11 +279,39 @@ class CoinGameCore(GameCore):
             obs = self._obs_table[board : board + 1].copy()
         return CoreStep(
             obs=obs,
-            rewards=rewards.copy(),
+            rewards=self._rewards_by_code[code : code + 1].copy(),
             terminated=self._never_terminated,
             truncated=self.t >= self.max_cycles,
-            info={"own_coins": own.copy(), "other_coins": other.copy()},
+            info={
+                "own_coins": self._own_by_code[code : code + 1].copy(),
+                "other_coins": self._other_by_code[code : code + 1].copy(),
+            },
         )
+
+    def _pickup_code(self, red: Any, blue: Any, coins: Sequence[Any], colours: Sequence[Any]) -> Any:
+        """Who stands on which coin, as a small integer: bit ``2k`` red on coin k,
+        bit ``2k + 1`` blue on coin k; with one coin, bit 2 is its colour.
+
+        Works on ints (one game) or int arrays ``[n]`` (many); the rule's outcome
+        for each code is in the tables built by :meth:`_pickup_tables`.
+        """
+        code = colours[0] << 2 if self.num_coins == 1 else 0
+        for k, coin in enumerate(coins):
+            code = code | ((red == coin) << (2 * k)) | ((blue == coin) << (2 * k + 1))
+        return code
+
+    def _pickup_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`pickup_outcome` evaluated for every pickup code (rows of
+        rewards float32, own and other int32, each ``[codes, 2]``)."""
+        bits = 2 * self.num_coins + (self.num_coins == 1)
+        codes = np.arange(2**bits)
+        shifts = 2 * np.arange(self.num_coins)[None, None, :] + np.arange(2)[None, :, None]
+        on_coin = ((codes[:, None, None] >> shifts) & 1).astype(bool)  # [codes, 2, num_coins]
+        if self.num_coins == 1:
+            colours = ((codes >> 2) & 1)[:, None]
+        else:
+            colours = np.tile([RED, BLUE], (len(codes), 1))
+        return pickup_outcome(on_coin, colours)
 
     def _respawn(self, picked: np.ndarray, rng: np.random.Generator) -> None:
         """New coins for the picked ones, on cells free of agents and other coins;
