@@ -60,17 +60,43 @@ def _check_logits(name: str, theta: Tensor, width: int) -> None:
         raise ValueError(f"{name} must be a floating-point tensor, got {theta.dtype}")
 
 
+def _per_run_payoffs(payoffs: object, runs: int, dtype: torch.dtype) -> Tensor:
+    """Rewards by joint state ``[4, 2]`` (one game) or ``[runs, 4, 2]`` (one game per run)."""
+    if isinstance(payoffs, str) or np.ndim(payoffs) == 3:
+        return torch.as_tensor(payoffs_from(payoffs).reshape(4, 2), dtype=dtype)
+    matrix = torch.as_tensor(np.asarray(payoffs, dtype=np.float64), dtype=dtype)
+    if matrix.shape != (runs, 2, 2, 2) or not torch.isfinite(matrix).all():
+        raise ValueError(
+            "payoffs must be a preset name, finite [2, 2, 2] or per-run [runs, 2, 2, 2] "
+            f"= [{runs}, 2, 2, 2] numbers; got shape {tuple(matrix.shape)}"
+        )
+    return matrix.reshape(runs, 4, 2)
+
+
+def _per_run_gamma(gamma: object, runs: int, dtype: torch.dtype) -> Tensor:
+    """Discount as a scalar tensor or ``[runs, 1, 1]``; every value must be in [0, 1)."""
+    if isinstance(gamma, bool):
+        raise ValueError(f"gamma must be a number in [0, 1), got {gamma!r}")
+    values = torch.as_tensor(np.asarray(gamma, dtype=np.float64), dtype=dtype)
+    if values.dim() not in (0, 1) or (values.dim() == 1 and values.shape[0] != runs):
+        raise ValueError(f"gamma must be a number or [runs] = [{runs}] numbers, got {gamma!r}")
+    if not (torch.isfinite(values).all() and (values >= 0).all() and (values < 1).all()):
+        raise ValueError(f"gamma must be in [0, 1), got {gamma!r}")
+    return values if values.dim() == 0 else values[:, None, None]
+
+
 def iterated_game_values(
-    theta_0: Tensor, theta_1: Tensor, payoffs: object, gamma: float
+    theta_0: Tensor, theta_1: Tensor, payoffs: object, gamma: object
 ) -> tuple[Tensor, Tensor]:
     """Exact discounted values of two memory-1 policies in an iterated 2x2 game.
 
     Args:
         theta_0, theta_1: logits ``[runs, 5]`` in own-perspective order
             ``[CC, CD, DC, DD, start]``; sigmoid gives P(action 0).
-        payoffs: preset name (``coin_game_env.matrix_game.PRESETS``) or array
-            ``[2, 2, 2]`` indexed ``[a0, a1, player]``.
-        gamma: discount in [0, 1).
+        payoffs: preset name (``coin_game_env.matrix_game.PRESETS``), array
+            ``[2, 2, 2]`` indexed ``[a0, a1, player]``, or one such matrix per
+            run ``[runs, 2, 2, 2]`` (several games in one batch).
+        gamma: discount in [0, 1), or one per run ``[runs]``.
 
     Returns:
         ``(V_0, V_1)``, each ``[runs]``: ``V_i = p0^T (I - gamma P)^-1 r_i``,
@@ -83,9 +109,9 @@ def iterated_game_values(
             f"theta_0 and theta_1 must have the same shape, got {list(theta_0.shape)} "
             f"and {list(theta_1.shape)}"
         )
-    if not (isinstance(gamma, int | float) and 0.0 <= gamma < 1.0):
-        raise ValueError(f"gamma must be a number in [0, 1), got {gamma!r}")
-    rewards = torch.as_tensor(payoffs_from(payoffs).reshape(4, 2), dtype=theta_0.dtype)
+    runs = theta_0.shape[0]
+    discount = _per_run_gamma(gamma, runs, theta_0.dtype)
+    rewards = _per_run_payoffs(payoffs, runs, theta_0.dtype)
 
     p_0 = torch.sigmoid(theta_0)
     p_1 = torch.sigmoid(theta_1)
@@ -96,8 +122,11 @@ def iterated_game_values(
     transition = torch.stack([x * y, x * (1 - y), (1 - x) * y, (1 - x) * (1 - y)], dim=-1)
     eye = torch.eye(4, dtype=theta_0.dtype)
     # Discounted state occupancy d = (I - gamma P)^-T p0, then V_i = d . r_i.
-    occupancy = torch.linalg.solve((eye - gamma * transition).transpose(-1, -2), start)
-    values = occupancy @ rewards
+    occupancy = torch.linalg.solve((eye - discount * transition).transpose(-1, -2), start)
+    if rewards.dim() == 2:
+        values = occupancy @ rewards
+    else:
+        values = torch.einsum("rs,rsp->rp", occupancy, rewards)
     return values[:, 0], values[:, 1]
 
 
@@ -139,6 +168,9 @@ class DifferentiableGame:
             (mixed strategies, ``loss = -expected payoff``) or ``"custom"``.
         gamma: discount of an iterated game (0 for one-shot games, None for custom).
         payoffs: ``[2, 2, 2]`` payoffs of a matrix game, None otherwise.
+        take_rows: for games whose rules differ by row (stacked games), a function
+            returning the game restricted to some rows; None when every row plays
+            the same game.
     """
 
     name: str
@@ -147,6 +179,11 @@ class DifferentiableGame:
     kind: str = "custom"
     gamma: float | None = None
     payoffs: np.ndarray | None = field(default=None, repr=False)
+    take_rows: Callable[[np.ndarray], DifferentiableGame] | None = field(default=None, repr=False)
+
+    def rows(self, index: np.ndarray) -> DifferentiableGame:
+        """The game played by the runs ``index`` (itself unless rows differ)."""
+        return self if self.take_rows is None else self.take_rows(index)
 
     def check_params(self, theta_0: Tensor, theta_1: Tensor) -> None:
         """Raise a ValueError unless both are floating ``[runs, num_params]`` of one shape."""
@@ -213,6 +250,32 @@ def tandem_game() -> DifferentiableGame:
     return DifferentiableGame("tandem", 1, losses, "custom", None, None)
 
 
+def _per_row_iterated_game(name: str, payoffs: np.ndarray, gamma: np.ndarray) -> DifferentiableGame:
+    """Iterated game whose row r uses ``payoffs[r]`` ``[2, 2, 2]`` and ``gamma[r]``."""
+
+    def losses(theta_0: Tensor, theta_1: Tensor) -> tuple[Tensor, Tensor]:
+        value_0, value_1 = iterated_game_values(theta_0, theta_1, payoffs, gamma)
+        return -value_0, -value_1
+
+    def take_rows(index: np.ndarray) -> DifferentiableGame:
+        return _per_row_iterated_game(name, payoffs[index], gamma[index])
+
+    return DifferentiableGame(name, NUM_POLICY_LOGITS, losses, "iterated", None, None, take_rows)
+
+
+def stack_iterated_games(
+    games: Sequence[DifferentiableGame], rows_per_game: int
+) -> DifferentiableGame:
+    """Several iterated games as ONE batched game: rows ``[g * rows_per_game, (g + 1) *
+    rows_per_game)`` play ``games[g]`` (its payoffs and discount), so one autograd
+    pass serves all of them."""
+    if not games or any(g.kind != "iterated" or g.payoffs is None for g in games):
+        raise ValueError("stack_iterated_games needs one or more iterated games")
+    payoffs = np.repeat(np.stack([g.payoffs for g in games]), rows_per_game, axis=0)
+    gamma = np.repeat(np.array([g.gamma for g in games]), rows_per_game)
+    return _per_row_iterated_game("+".join(g.name for g in games), payoffs, gamma)
+
+
 GAMES: dict[str, Callable[[], DifferentiableGame]] = {
     "ipd": lambda: iterated_game("prisoners_dilemma", name="ipd"),
     "imp": lambda: iterated_game("matching_pennies", name="imp"),
@@ -268,7 +331,14 @@ class GradientBundle:
         """grad_k L_i ``[runs, d]``."""
         key = ("grad", i, k)
         if key not in self._cache:
-            self._cache[key] = self._vjp(self.losses[:, i], k, torch.ones_like(self.losses[:, i]))
+            # One backward pass gives the gradient for both players' parameters.
+            both = torch.autograd.grad(
+                self.losses[:, i].sum(), self.theta, create_graph=True, allow_unused=True
+            )
+            for other, result in enumerate(both):
+                self._cache[("grad", i, other)] = (
+                    torch.zeros_like(self.theta[other]) if result is None else result
+                )
         return self._cache[key]
 
     def naive(self, i: int) -> Tensor:
@@ -532,50 +602,67 @@ def initial_params(game: DifferentiableGame, settings: ExactSettings) -> tuple[T
     return draw[0] * settings.init_std, draw[1] * settings.init_std
 
 
-def train_pairs(
-    game: DifferentiableGame | str,
+def train_games(
+    games: Sequence[DifferentiableGame | str],
     pairs: Sequence[tuple[str | UpdateRule, str | UpdateRule]],
     settings: ExactSettings | None = None,
     init: tuple[Tensor, Tensor] | None = None,
-) -> list[History]:
-    """Train several learner pairs at once, ``settings.runs`` runs each, in one batch.
+) -> dict[str, list[History]]:
+    """Train every learner pair on every game, ``settings.runs`` runs each, in ONE batch.
 
-    Every pair starts from the same initial parameters (``init`` or
-    :func:`initial_params`), so pairs differ only in their rules. Each update
-    computes the shared derivatives once for the whole batch
+    Every (game, pair) starts from the same initial parameters (``init`` or
+    :func:`initial_params`), so they differ only in game and rules. Several
+    games must all be iterated games (stacked with :func:`stack_iterated_games`).
+    Each update computes the shared derivatives once for the whole batch
     (:class:`GradientBundle`); each rule's direction is then taken on the runs
     that use it. Runs that produce non-finite parameters or losses are frozen,
     marked in ``History.diverged_at`` and filled with NaN from then on.
 
-    Returns one :class:`History` per pair, in order.
+    Returns ``{game name: [History per pair, in order]}``.
     """
     settings = settings or ExactSettings()
-    game = make_game(game) if isinstance(game, str) else game
+    games = [make_game(g) if isinstance(g, str) else g for g in games]
+    names = [g.name for g in games]
+    if not games or len(set(names)) != len(names):
+        raise ValueError(f"games must be one or more games with distinct names, got {names}")
     if not pairs:
         raise ValueError("pairs must name at least one (rule_0, rule_1) pair")
-    rules = [(make_rule(r0, settings), make_rule(r1, settings)) for r0, r1 in pairs]
+    made: dict[str, UpdateRule] = {}  # one object per rule name: its rows form one group
+
+    def rule_object(rule: str | UpdateRule) -> UpdateRule:
+        if isinstance(rule, UpdateRule):
+            return rule
+        if rule not in made:
+            made[rule] = make_rule(rule, settings)
+        return made[rule]
+
+    rules = [(rule_object(r0), rule_object(r1)) for r0, r1 in pairs]
     if init is None:
-        init = initial_params(game, settings)
+        init = initial_params(games[0], settings)
     theta_0, theta_1 = (t.detach().to(DTYPE) for t in init)
-    game.check_params(theta_0, theta_1)
-    runs = theta_0.shape[0]
-    num_pairs = len(rules)
-    theta = torch.stack([theta_0, theta_1], dim=1).repeat(num_pairs, 1, 1)  # [P*runs, 2, d]
+    for game in games:
+        game.check_params(theta_0, theta_1)
+    runs, num_pairs = theta_0.shape[0], len(rules)
+    rows_per_game = num_pairs * runs
+    batch_game = games[0] if len(games) == 1 else stack_iterated_games(games, rows_per_game)
+    # Row layout: game-major, then pair, then run.
+    theta = torch.stack([theta_0, theta_1], dim=1).repeat(len(games) * num_pairs, 1, 1)
     total = theta.shape[0]
 
-    # For each player: rule name -> (rule, run indices using it).
-    groups: list[dict[str, tuple[UpdateRule, Tensor]]] = []
+    # For each player: rule -> (rule, rows using it).
+    groups: list[dict[int, tuple[UpdateRule, np.ndarray]]] = []
     for player in range(2):
-        by_name: dict[str, list[int]] = {}
-        objects: dict[str, UpdateRule] = {}
-        for k, pair in enumerate(rules):
-            rule = pair[player]
-            key = f"{rule.name}#{id(rule)}"
-            objects[key] = rule
-            by_name.setdefault(key, []).extend(range(k * runs, (k + 1) * runs))
-        groups.append({key: (objects[key], torch.tensor(idx)) for key, idx in by_name.items()})
+        rows: dict[int, list[int]] = {}
+        objects: dict[int, UpdateRule] = {}
+        for g in range(len(games)):
+            for k, pair in enumerate(rules):
+                rule = pair[player]
+                objects[id(rule)] = rule
+                first = g * rows_per_game + k * runs
+                rows.setdefault(id(rule), []).extend(range(first, first + runs))
+        groups.append({key: (objects[key], np.array(idx)) for key, idx in rows.items()})
 
-    params = np.full((settings.updates + 1, total, 2, game.num_params), np.nan)
+    params = np.full((settings.updates + 1, total, 2, batch_game.num_params), np.nan)
     losses = np.full((settings.updates + 1, total, 2), np.nan)
     diverged_at = np.full(total, -1, dtype=np.int64)
     alive = torch.ones(total, dtype=torch.bool)
@@ -589,34 +676,57 @@ def train_pairs(
         mark_diverged(alive & ~torch.isfinite(theta).all(-1).all(-1), t)
         # Diverged runs sit at a harmless point so they cannot break the batched solve.
         theta = torch.where(alive[:, None, None], theta, torch.zeros_like(theta))
-        grads = GradientBundle(game, theta[:, 0], theta[:, 1], settings.eta)
-        loss_now = grads.losses.detach()
+        with torch.no_grad():
+            loss_now = batch_game.loss_pair(theta[:, 0], theta[:, 1])
         mark_diverged(alive & ~torch.isfinite(loss_now).all(-1), t)
         alive_np = alive.numpy()
         params[t, alive_np] = theta[alive].numpy()
         losses[t, alive_np] = loss_now[alive].numpy()
         if t == settings.updates:
             break
+        # Each rule works on its own rows only: the costly derivatives (HOLA's third
+        # order) are then paid only where they are used.
         step = torch.zeros_like(theta)
         for player in range(2):
             for rule, idx in groups[player].values():
-                step[idx, player] = rule.direction(grads, player).detach()[idx]
+                rows_idx = torch.from_numpy(idx)
+                grads = GradientBundle(
+                    batch_game.rows(idx), theta[rows_idx, 0], theta[rows_idx, 1], settings.eta
+                )
+                step[rows_idx, player] = rule.direction(grads, player).detach()
         theta = theta - settings.lr * step
 
-    histories = []
-    for k, (rule_0, rule_1) in enumerate(rules):
-        rows = slice(k * runs, (k + 1) * runs)
-        histories.append(
-            History(
-                game.name,
-                (rule_0.name, rule_1.name),
-                params[:, rows],
-                losses[:, rows],
-                diverged_at[rows],
-                game.gamma,
+    out: dict[str, list[History]] = {}
+    for g, game in enumerate(games):
+        out[game.name] = []
+        for k, (rule_0, rule_1) in enumerate(rules):
+            first = g * rows_per_game + k * runs
+            rows_k = slice(first, first + runs)
+            out[game.name].append(
+                History(
+                    game.name,
+                    (rule_0.name, rule_1.name),
+                    params[:, rows_k],
+                    losses[:, rows_k],
+                    diverged_at[rows_k],
+                    game.gamma,
+                )
             )
-        )
-    return histories
+    return out
+
+
+def train_pairs(
+    game: DifferentiableGame | str,
+    pairs: Sequence[tuple[str | UpdateRule, str | UpdateRule]],
+    settings: ExactSettings | None = None,
+    init: tuple[Tensor, Tensor] | None = None,
+) -> list[History]:
+    """Train several learner pairs on one game in one batch (see :func:`train_games`).
+
+    Returns one :class:`History` per pair, in order.
+    """
+    game = make_game(game) if isinstance(game, str) else game
+    return train_games([game], pairs, settings, init)[game.name]
 
 
 def train(

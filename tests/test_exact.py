@@ -20,6 +20,7 @@ from lola_agents.exact import (
     make_rule,
     one_shot_game_values,
     train,
+    train_games,
     train_pairs,
 )
 
@@ -321,6 +322,34 @@ def test_pairs_trained_together_equal_pairs_trained_alone():
         assert history.rules == pair
         # Batched solves round differently; mixing runs up would differ at O(1).
         np.testing.assert_allclose(history.params, alone.params, rtol=0, atol=1e-7)
+
+
+def test_games_stacked_in_one_batch_equal_games_trained_alone():
+    settings = ExactSettings(runs=3, updates=20, seed=4)
+    pairs = [("LOLA", "NL"), ("SOS", "HOLA-2")]
+    together = train_games(["ipd", "imp"], pairs, settings)
+    for game in ("ipd", "imp"):
+        alone = train_pairs(game, pairs, settings)
+        for a, b in zip(together[game], alone, strict=True):
+            assert a.game == game and a.gamma == b.gamma
+            np.testing.assert_allclose(a.params, b.params, rtol=0, atol=1e-7)
+
+
+def test_per_run_payoffs_and_discounts():
+    gen = torch.Generator().manual_seed(6)
+    a, b = torch.randn(2, 4, 5, generator=gen, dtype=torch.float64)
+    ipd = coin_game_env.PRESETS["prisoners_dilemma"].payoff_array()
+    imp = coin_game_env.PRESETS["matching_pennies"].payoff_array()
+    v0, v1 = iterated_game_values(a, b, np.stack([ipd, ipd, imp, imp]), [0.96, 0.96, 0.9, 0.9])
+    w0, _ = iterated_game_values(a[:2], b[:2], "prisoners_dilemma", 0.96)
+    u0, _ = iterated_game_values(a[2:], b[2:], "matching_pennies", 0.9)
+    assert torch.allclose(v0, torch.cat([w0, u0]), atol=1e-12)
+    with pytest.raises(ValueError, match="gamma"):
+        iterated_game_values(a, b, "prisoners_dilemma", [0.9, 0.9, 1.2, 0.9])
+    with pytest.raises(ValueError, match=r"\[runs\] = \[4\]"):
+        iterated_game_values(a, b, "prisoners_dilemma", [0.9, 0.9])
+    with pytest.raises(ValueError, match=r"\[4, 2, 2, 2\]"):
+        iterated_game_values(a, b, np.stack([ipd, imp]), 0.9)
 
 
 def test_same_seed_same_runs_and_other_seed_other_runs():
