@@ -362,7 +362,9 @@ class NaivePGAgent(BaseAgent):
         values = self.critic(obs)
         direction, logs = self.policy_direction(batch, opponent_batch, values.detach())
         check_finite(f"{self.name} policy step (update {self.updates + 1})", direction)
-        critic_loss = (values - returns).pow(2).mean()
+        # Half squared error: a state's step is lr * (its share of samples) * error,
+        # so critic_lr = 1 never overshoots even when one state holds every sample.
+        critic_loss = 0.5 * (values - returns).pow(2).mean()
         check_finite(f"{self.name} critic loss (update {self.updates + 1})", critic_loss.detach())
 
         self.policy_optimizer.zero_grad()
