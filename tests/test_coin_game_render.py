@@ -3,6 +3,9 @@ ansi text, and the GIF recorder (helper and command)."""
 
 from __future__ import annotations
 
+import sys
+import types
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -121,3 +124,20 @@ def test_gif_command(tmp_path, capsys):
 def test_gif_command_refuses_a_bad_policy(tmp_path):
     with pytest.raises(ValueError, match=r"policy must be 'random' or 'package.module:function', got 'greedy'"):
         record_main(["--out", str(tmp_path / "x.gif"), "--policy-0", "greedy"])
+
+
+def test_gif_command_plays_a_user_policy_from_an_import_path(tmp_path, monkeypatch):
+    seen = []
+
+    def always_up(obs):
+        seen.append(obs.shape)
+        return 3
+
+    module = types.ModuleType("user_policies")
+    module.always_up = always_up
+    monkeypatch.setitem(sys.modules, "user_policies", module)
+    record_main(["--out", str(tmp_path / "up.gif"), "--policy-1", "user_policies:always_up",
+                 "--steps", "4", "--grid-size", "4"])
+    assert seen == [(4, 4, 4)] * 4
+    with pytest.raises(ValueError, match=r"policy 'user_policies:nothing' is not a callable"):
+        record_main(["--out", str(tmp_path / "x.gif"), "--policy-0", "user_policies:nothing"])
