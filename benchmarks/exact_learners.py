@@ -51,11 +51,14 @@ def self_play_summary(history: History, game: str) -> dict:
     rewards = reward_per_step_history(history)
     probs = metrics.action_0_probabilities(history.final_params)  # [runs, 2, 5]
     mean, std = metrics.mean_and_std(rewards[-1], valid)
+    mean_0, std_0 = metrics.mean_and_std(rewards[-1, :, 0], valid)
     curve = rewards[:, valid]  # [updates + 1, valid runs, 2]
     flat = curve.reshape(curve.shape[0], -1)
     summary = {
         "reward_per_step_mean": mean,
         "reward_per_step_std": std,
+        "reward_per_step_player_0_mean": mean_0,  # IMP is zero-sum: the matcher's side
+        "reward_per_step_player_0_std": std_0,
         "diverged_runs": int(history.diverged.sum()),
         "runs": int(valid.size),
         "p_action0_by_state_mean": {
@@ -66,8 +69,8 @@ def self_play_summary(history: History, game: str) -> dict:
             name: float(probs[valid][..., metrics.STATE_INDEX[name]].std())
             for name in STATE_DISPLAY_ORDER
         },
-        "curve_mean": flat.mean(1).round(5).tolist(),
-        "curve_std": flat.std(1).round(5).tolist(),
+        "curve_mean": flat.mean(1).round(4).tolist(),
+        "curve_std": flat.std(1).round(4).tolist(),
     }
     if game == "ipd":
         summary["percent_tft"] = metrics.share_of_agents(metrics.is_tit_for_tat(probs), valid)
@@ -237,8 +240,8 @@ def markdown(results: dict, command: str) -> str:
             tft_cell += f" [{paper['tft']}]"
             nash_cell += f" [{paper['nash']}]"
         lines.append(
-            f"| {rule} | {ipd_cell} | {tft_cell} | {fmt(b['reward_per_step_mean'])} "
-            f"({fmt(b['reward_per_step_std'])}) | {nash_cell} | "
+            f"| {rule} | {ipd_cell} | {tft_cell} | {fmt(b['reward_per_step_player_0_mean'])} "
+            f"({fmt(b['reward_per_step_player_0_std'])}) | {nash_cell} | "
             f"{a['diverged_runs']} / {b['diverged_runs']} |"
         )
     for game, data in (("IPD P(cooperate | state)", ipd), ("IMP P(heads | state)", imp)):
@@ -353,7 +356,8 @@ def figures(results: dict, out: Path) -> list[str]:
             ax.fill_between(
                 steps, curve - spread, curve + spread, color=line.get_color(), alpha=0.12
             )
-        ax.set_title(f"{label}: reward per step, mean +- std over seeds", fontsize=10)
+        spread_of = "agents (runs x players)" if game == "ipd" else "runs"
+        ax.set_title(f"{label}: reward per step, mean +- std over {spread_of}", fontsize=9)
         ax.set_xlabel("update")
     axes[0].set_ylabel("reward per step")
     axes[0].legend(fontsize=7, ncol=2)
@@ -404,8 +408,8 @@ def main(argv: list[str] | None = None) -> dict:
             history = by_pair[(rule, rule)]
             summary = self_play_summary(history, game)
             rewards = reward_per_step_history(history)[:, ~history.diverged, 0]
-            summary["curve_player_0_mean"] = rewards.mean(1).round(5).tolist()
-            summary["curve_player_0_std"] = rewards.std(1).round(5).tolist()
+            summary["curve_player_0_mean"] = rewards.mean(1).round(4).tolist()
+            summary["curve_player_0_std"] = rewards.std(1).round(4).tolist()
             self_play[rule] = summary
         results[game] = {"self_play": self_play, "head_to_head": head_to_head(histories)}
     results["tandem"] = tandem_summary(tandem)
@@ -425,7 +429,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     results["checks"] = checks(results)
     results["figures"] = figures(results, args.out)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / "results.json").write_text(json.dumps(results, separators=(",", ":")) + "\n")
     (args.out / "results.md").write_text(markdown(results, command))
 
     print(
@@ -435,8 +439,8 @@ def main(argv: list[str] | None = None) -> dict:
         a, b = results["ipd"]["self_play"][rule], results["imp"]["self_play"][rule]
         print(
             f"{rule:10s} {fmt(a['reward_per_step_mean'], 3):>8s} ({fmt(a['reward_per_step_std'], 3)}) "
-            f"{fmt(a['percent_tft'], 1):>6s} {fmt(b['reward_per_step_mean'], 3):>8s} "
-            f"({fmt(b['reward_per_step_std'], 3)}) {fmt(b['percent_nash'], 1):>6s}  "
+            f"{fmt(a['percent_tft'], 1):>6s} {fmt(b['reward_per_step_player_0_mean'], 3):>8s} "
+            f"({fmt(b['reward_per_step_player_0_std'], 3)}) {fmt(b['percent_nash'], 1):>6s}  "
             f"{a['diverged_runs']}/{b['diverged_runs']}"
         )
     h = results["ipd"]["head_to_head"]["LOLA"]["NL"]
