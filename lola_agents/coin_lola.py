@@ -220,7 +220,7 @@ PRESETS: dict[str, CoinPreset] = {
     "fast": CoinPreset(
         num_envs=1024,
         max_cycles=50,
-        updates=400,
+        updates=250,
         agent=CoinLOLAConfig(
             method="lola_dice",
             network="mlp",

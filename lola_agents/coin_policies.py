@@ -136,6 +136,46 @@ class CoinMLP(nn.Module):
         return self.net(features), obs
 
 
+class CircularConv3x3(nn.Module):
+    """A 3x3 convolution with circular padding (the board is a torus), same shape in and out.
+
+    Computed as the equivalent dense matrix ``[out*g*g, in*g*g]`` built from the
+    kernel, so forward, backward and double backward are single matrix
+    products (about 5x faster on CPU than ``nn.Conv2d`` with circular padding,
+    whose double backward is slow). Parameters as in ``nn.Conv2d``:
+    ``weight [out, in, 3, 3]``, ``bias [out]``; equality with ``F.conv2d`` is tested.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, grid_size: int) -> None:
+        super().__init__()
+        reference = nn.Conv2d(in_channels, out_channels, 3)  # nn.Conv2d's initialisation
+        self.weight = nn.Parameter(reference.weight.detach().clone())
+        self.bias = nn.Parameter(reference.bias.detach().clone())
+        self.grid_size = grid_size
+        g = grid_size
+        # taps[r, c, y, x, a, b] = 1 if kernel tap (a, b) at output (r, c) reads input (y, x).
+        taps = torch.zeros(g, g, g, g, 3, 3)
+        for r in range(g):
+            for c in range(g):
+                for a in range(3):
+                    for b in range(3):
+                        taps[r, c, (r + a - 1) % g, (c + b - 1) % g, a, b] += 1.0
+        self.register_buffer("taps", taps, persistent=False)
+
+    def dense_weight(self) -> torch.Tensor:
+        """``[out*g*g, in*g*g]`` matrix of the convolution (differentiable in the kernel)."""
+        out_c, in_c = self.weight.shape[:2]
+        g = self.grid_size
+        dense = torch.einsum("oiab,rcyxab->orciyx", self.weight, self.taps)
+        return dense.reshape(out_c * g * g, in_c * g * g)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, in, g, g]`` -> ``[B, out, g, g]``."""
+        g = self.grid_size
+        bias = self.bias.repeat_interleave(g * g)
+        return nn.functional.linear(x.flatten(1), self.dense_weight(), bias).view(x.shape[0], -1, g, g)
+
+
 class CoinConvGRU(nn.Module):
     """The paper's coin-game network: conv(20) -> conv(20) -> GRU(32) -> linear head.
 
@@ -160,9 +200,9 @@ class CoinConvGRU(nn.Module):
         super().__init__()
         self.grid_size, self.num_actions, self.hidden = grid_size, num_actions, hidden
         self.conv = nn.Sequential(
-            nn.Conv2d(NUM_PLANES, channels, 3, padding=1, padding_mode="circular"),
+            CircularConv3x3(NUM_PLANES, channels, grid_size),
             nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1, padding_mode="circular"),
+            CircularConv3x3(channels, channels, grid_size),
             nn.ReLU(),
             nn.Flatten(),
         )
@@ -180,11 +220,13 @@ class CoinConvGRU(nn.Module):
         steps, num_envs = encoded.shape[:2]
         conv = self.conv(encoded.reshape(steps * num_envs, *encoded.shape[2:]))
         conv = conv.reshape(steps, num_envs, -1)
-        keep = (~episode_starts).to(encoded.dtype).unsqueeze(-1)
+        keep = (~episode_starts).to(encoded.dtype).unsqueeze(-1).unbind(0)
         state = encoded.new_zeros(num_envs, self.hidden)
         states = []
-        for t in range(steps):
-            state = self.core(conv[t], state * keep[t] if t > 0 else state)
+        # unbind, not conv[t]: indexing would make backward build a full-size zero
+        # gradient per step (T^2 memory when the graph is kept for second order).
+        for conv_t, keep_t in zip(conv.unbind(0), keep, strict=True):
+            state = self.core(conv_t, state * keep_t)
             states.append(state)
         return self.head(torch.stack(states))
 

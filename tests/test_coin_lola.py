@@ -1,0 +1,207 @@
+"""Coin-game learners (lola_agents.coin_lola) and networks (lola_agents.coin_policies), at tiny scale."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import coin_game_env
+from lola_agents.coin_lola import (
+    PRESETS,
+    CoinLOLAAgent,
+    CoinLOLAConfig,
+    CoinPreset,
+    PolicyView,
+    dependency_decay_matrix,
+    loaded_dice_objective,
+    preset,
+)
+from lola_agents.coin_policies import CoinConvGRU, CoinMLP, canonical_obs
+from lola_agents.fixed import GreedyCoinAgent
+from lola_agents.rollout import collect
+
+STEPS, GAMES = 6, 8
+
+
+def tiny(network: str, method: str, **overrides) -> CoinLOLAConfig:
+    """The fast preset's learner with plain SGD (so an update is lr x direction)."""
+    return replace_fields(preset("fast").agent, network=network, method=method, optimizer="sgd",
+                          lr=0.5, mlp_hidden=(16,), **overrides)
+
+
+def replace_fields(config: CoinLOLAConfig, **changes) -> CoinLOLAConfig:
+    from dataclasses import replace
+
+    return replace(config, **changes)
+
+
+def pair(config: CoinLOLAConfig) -> tuple[CoinLOLAAgent, CoinLOLAAgent]:
+    a, b = CoinLOLAAgent(config, seed=1), CoinLOLAAgent(config, seed=2)
+    a.set_opponent(b)
+    b.set_opponent(a)
+    return a, b
+
+
+def play(agents, games: int = GAMES, steps: int = STEPS, seed: int = 0):
+    venv = coin_game_env.make_vec("coin_game_v0", games, seed=seed, max_cycles=steps)
+    return collect(venv, agents, steps)
+
+
+def params(agent: CoinLOLAAgent) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in agent.policy.named_parameters()}
+
+
+def changed(before: dict[str, torch.Tensor], agent: CoinLOLAAgent) -> float:
+    return max(float((v.detach() - before[k]).abs().max()) for k, v in agent.policy.named_parameters())
+
+
+@pytest.mark.parametrize("network", ["conv_gru", "mlp"])
+@pytest.mark.parametrize("method", ["lola_dice", "lola_pg"])
+def test_lola_update_changes_both_agents(network: str, method: str) -> None:
+    a, b = pair(tiny(network, method))
+    batches = play([a, b])
+    before = [params(a), params(b)]
+    logs = [a.learn(batches[0], batches[1]), b.learn(batches[1], batches[0])]
+    assert changed(before[0], a) > 1e-6 and changed(before[1], b) > 1e-6
+    for log in logs:
+        assert all(torch.isfinite(torch.tensor(v)) for v in log.values())
+        assert 0.0 <= log["own_coin_rate"] <= 1.0
+
+
+def test_shaping_term_moves_the_update() -> None:
+    """LOLA's update differs from the naive one on the same batch (the second-order term is live)."""
+    updates = {}
+    for method in ("naive", "lola_dice"):
+        a, b = pair(tiny("mlp", method, lookahead_lr=1.0))
+        batches = play([a, b])
+        before = params(a)
+        a.learn(batches[0], batches[1])
+        updates[method] = {k: v.detach() - before[k] for k, v in a.policy.named_parameters()}
+    gap = max(float((updates["naive"][k] - updates["lola_dice"][k]).abs().max()) for k in updates["naive"])
+    assert gap > 1e-6
+
+
+@pytest.mark.parametrize("method", ["lola_pg", "lola_dice", "naive"])
+def test_game_sliced_backprop_equals_full_batch(method: str) -> None:
+    """The recurrent net's update with slices of 3 games equals the update on all 8 at once."""
+    results = []
+    for chunk in (0, 3):
+        a, b = pair(tiny("conv_gru", method, chunk_games=chunk, lookahead_lr=1.0))
+        batches = play([a, b])
+        before = params(a)
+        a.learn(batches[0], batches[1])
+        results.append({k: v.detach() - before[k] for k, v in a.policy.named_parameters()})
+    full, sliced = results
+    for k in full:
+        assert full[k].abs().max() > 0
+        torch.testing.assert_close(sliced[k], full[k], rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("network", ["conv_gru", "mlp"])
+@pytest.mark.parametrize("seat", [0, 1])
+def test_learning_recomputes_the_acting_log_probs(network: str, seat: int) -> None:
+    """Sequence forward (learning) and step-by-step forward (acting) give the same policy."""
+    agent = CoinLOLAAgent(tiny(network, "naive"), seed=3)
+    agents = [agent, GreedyCoinAgent(seed=0)] if seat == 0 else [GreedyCoinAgent(seed=0), agent]
+    batch = play(agents, steps=10)[seat]
+    obs = agent._canonical(batch.obs, seat)
+    view = PolicyView(agent.policy, agent.acting_params())
+    encoded = agent.policy.encode(obs, batch.episode_starts)
+    log_probs = view.log_probs(view.params, encoded, batch.episode_starts, batch.actions)
+    torch.testing.assert_close(log_probs, batch.log_probs, rtol=1e-4, atol=1e-5)
+
+
+def test_canonical_obs_swaps_seats() -> None:
+    obs = torch.arange(4.0).view(4, 1, 1).expand(4, 3, 3)
+    assert canonical_obs(obs, 0).equal(obs)
+    assert canonical_obs(obs, 1)[:, 0, 0].tolist() == [1.0, 0.0, 3.0, 2.0]
+    assert canonical_obs(obs, 1, egocentric_env=True).equal(obs)
+
+
+def test_loaded_dice_first_derivative_is_the_policy_gradient() -> None:
+    torch.manual_seed(0)
+    log_probs = torch.randn(5, 3, requires_grad=True)
+    advantages, discounts = torch.randn(5, 3), torch.rand(5, 3)
+    objective = loaded_dice_objective(log_probs, advantages, discounts, dependency_decay_matrix(5, 0.9))
+    (grad,) = torch.autograd.grad(objective, log_probs)
+    torch.testing.assert_close(grad, discounts * advantages / 3)
+    assert float(objective.detach()) == pytest.approx(0.0, abs=1e-6)  # box(w) - box(w - l) = 1 - 1
+
+
+def test_paper_network_sizes() -> None:
+    net = CoinConvGRU()
+    assert [m.weight.shape[0] for m in net.conv if hasattr(m, "weight")] == [20, 20]
+    assert net.core.hidden_size == 32 and net.head.out_features == 4
+    out = net(torch.zeros(7, 2, 4, 3, 3), torch.zeros(7, 2, dtype=torch.bool))
+    assert out.shape == (7, 2, 4)
+    assert CoinMLP().encode(torch.zeros(7, 2, 4, 3, 3), torch.ones(7, 2, dtype=torch.bool)).shape == (7, 2, 80)
+
+
+def test_presets_load_and_validate() -> None:
+    paper = PRESETS["paper"]
+    assert (paper.num_envs, paper.max_cycles) == (4000, 150)
+    assert paper.agent.network == "conv_gru" and paper.agent.method == "lola_pg"
+    assert (paper.agent.lr, paper.agent.critic_lr, paper.agent.gamma, paper.agent.lookahead_lr) == (0.005, 1.0, 0.96, 1.0)
+    assert (paper.agent.conv_channels, paper.agent.gru_hidden) == (20, 32)
+    fast = preset("fast", seed=4)
+    assert fast.agent.seed == 4 and PRESETS["fast"].agent.seed == 0  # a copy
+    assert fast.agent.network == "mlp" and fast.max_cycles == 50
+    with pytest.raises(KeyError, match="known"):
+        preset("huge")
+    with pytest.raises(TypeError, match="no field"):
+        preset("fast", learning_rate=1.0)
+    with pytest.raises(ValueError, match="method"):
+        CoinLOLAConfig(method="lola_exact")
+    with pytest.raises(ValueError, match="lr"):
+        CoinLOLAConfig(lr=-1.0)
+    with pytest.raises(ValueError, match="gamma"):
+        CoinLOLAConfig(gamma=1.0)
+    with pytest.raises(ValueError, match="grid_size"):
+        CoinPreset(num_envs=8, max_cycles=10, updates=1, agent=CoinLOLAConfig(), env_options={"grid_size": 4})
+    with pytest.raises(ValueError, match="stay_action"):
+        CoinPreset(num_envs=8, max_cycles=10, updates=1, agent=CoinLOLAConfig(), env_options={"stay_action": True})
+
+
+def test_lola_om_plays_any_opponent_and_exact_lola_refuses_a_fixed_one() -> None:
+    om = CoinLOLAAgent(tiny("mlp", "lola_dice", opponent_model=True, om_first_steps=3), seed=5)
+    greedy = GreedyCoinAgent(seed=1)
+    batches = play([om, greedy])
+    before = params(om)
+    logs = om.learn(batches[0], batches[1])
+    assert changed(before, om) > 1e-6 and "model_nll" in logs
+    exact = CoinLOLAAgent(tiny("mlp", "lola_dice"), seed=6)
+    exact.set_opponent(greedy)
+    with pytest.raises(TypeError, match="LOLA-OM"):
+        exact.learn(*play([exact, greedy]))
+
+
+def test_batch_must_hold_whole_episodes() -> None:
+    a, b = pair(tiny("mlp", "lola_dice"))
+    venv = coin_game_env.make_vec("coin_game_v0", GAMES, seed=0, max_cycles=20)
+    batches = collect(venv, [a, b], STEPS)  # episodes cut by the batch end
+    with pytest.raises(ValueError, match="whole episodes"):
+        a.learn(batches[0], batches[1])
+
+
+def test_save_load_round_trip(tmp_path) -> None:
+    a, b = pair(tiny("conv_gru", "lola_pg"))
+    batches = play([a, b])
+    a.learn(batches[0], batches[1])
+    a.save(tmp_path / "a")
+    restored = CoinLOLAAgent.load(tmp_path / "a")
+    assert restored.cfg == a.cfg
+    obs = batches[0].obs[0].numpy()
+    starts = batches[0].episode_starts[0].numpy()
+    out_a = a.act(obs, a.initial_state(GAMES), starts)
+    out_r = restored.act(obs, restored.initial_state(GAMES), starts)
+    assert (out_a[0] == out_r[0]).all() and (out_a[1] == out_r[1]).all()
+
+
+@pytest.mark.parametrize("grid_size", [2, 3, 4])
+def test_circular_conv_equals_conv2d_with_circular_padding(grid_size: int) -> None:
+    from lola_agents.coin_policies import CircularConv3x3
+
+    conv = CircularConv3x3(4, 5, grid_size)
+    x = torch.randn(6, 4, grid_size, grid_size)
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="circular")
+    torch.testing.assert_close(conv(x), torch.nn.functional.conv2d(padded, conv.weight, conv.bias))
