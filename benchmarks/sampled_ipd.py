@@ -1,0 +1,290 @@
+"""Benchmark of the sampled learners on the IPD and IMP (self-play, many seeds).
+
+    .venv/bin/python -m benchmarks.sampled_ipd                 # everything below
+    .venv/bin/python -m benchmarks.sampled_ipd --quick         # 3 seeds, short runs (smoke test)
+    .venv/bin/python -m benchmarks.sampled_ipd --learners lola_pg,nl_pg --games ipd --seeds 10
+
+Learners (self-play: both seats run the same learner with different seeds):
+
+* ``nl_pg``, ``lola_pg``, ``lola_om``: paper IPD-PG settings, 4000 episodes of
+  150 steps per update, lr 1, critic lr 1 (IMP: gamma 0.9);
+* ``dice0`` .. ``dice3``: LOLA-DiCE with k = 0..3 look-ahead steps, paper
+  settings (batch 64, inner lr 0.1, outer lr 0.2, 200 updates).
+
+Per run: the exact reward per step ``(1 - gamma) V`` of the final policies
+(``lola_agents.exact``), the sampled reward per step of the last updates,
+TFT-likeness (IPD) and Nash (IMP) of each agent (``lola_agents.metrics``).
+Writes into ``--out`` (default benchmarks/results/sampled/): results.json,
+results.md and learning-curve PNGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+DEFAULT_OUT = Path(__file__).parent / "results" / "sampled"
+GAMES = {"ipd": ("ipd_v0", "prisoners_dilemma", 0.96), "imp": ("imp_v0", "matching_pennies", 0.9)}
+STATES = ("CC", "CD", "DC", "DD", "start")
+PAPER = {  # shared/REFERENCE.md section 4 (50 runs; DiCE: official result files, 5 runs)
+    ("nl_pg", "ipd"): "-1.98 (0.00), 20.0% TFT",
+    ("lola_pg", "ipd"): "-1.17 (0.34), 66.4% TFT",
+    ("nl_pg", "imp"): "13.2% Nash",
+    ("lola_pg", "imp"): "93.2% Nash",
+    ("dice0", "ipd"): "-1.99 (naive)",
+    ("dice1", "ipd"): "-1.19",
+    ("dice2", "ipd"): "-1.11",
+    ("dice3", "ipd"): "-1.10",
+}
+TARGETS = {  # issue 6
+    ("lola_pg", "ipd"): "<= -1.25, TFT-like",
+    ("nl_pg", "ipd"): "<= -1.90",
+    ("lola_pg", "imp"): ">= 80% Nash",
+    ("dice2", "ipd"): "<= -1.20",
+}
+LABELS = {
+    "nl_pg": "NL-PG", "lola_pg": "LOLA-PG", "lola_om": "LOLA-OM",
+    "dice0": "DiCE k=0 (naive)", "dice1": "LOLA-DiCE k=1", "dice2": "LOLA-DiCE k=2",
+    "dice3": "LOLA-DiCE k=3",
+}
+
+
+def learner_settings(learner: str, quick: bool) -> dict[str, Any]:
+    """Batch, number of updates and agent factory name of one learner."""
+    if learner.startswith("dice"):
+        return {"num_envs": 64, "updates": 60 if quick else 200, "lookahead": int(learner[4:])}
+    return {"num_envs": 1000 if quick else 4000, "updates": 20 if quick else 50}
+
+
+def make_agents(learner: str, game: str, seed: int, settings: dict[str, Any]) -> list[Any]:
+    from lola_agents.dice import LOLADiCEAgent
+    from lola_agents.opponent_model import LOLAOMAgent
+    from lola_agents.pg import LOLAPGAgent, NaivePGAgent
+
+    gamma = GAMES[game][2]
+    seeds = (2 * seed + 1000, 2 * seed + 1001)  # distinct from the env seed stream
+    if learner.startswith("dice"):
+        return [
+            LOLADiCEAgent(lookahead=settings["lookahead"], gamma=gamma, game=GAMES[game][0], seed=s)
+            for s in seeds
+        ]
+    cls = {"nl_pg": NaivePGAgent, "lola_pg": LOLAPGAgent, "lola_om": LOLAOMAgent}[learner]
+    return [cls(gamma=gamma, seed=s) for s in seeds]
+
+
+def run_one(job: tuple[str, str, int, bool]) -> dict[str, Any]:
+    """Train one self-play pair; return its summary and learning curves."""
+    learner, game, seed, quick = job
+    torch.set_num_threads(1)
+    from lola_agents import metrics
+    from lola_agents.exact import iterated_game_values
+    from lola_agents.trainer import train
+
+    settings = learner_settings(learner, quick)
+    agents = make_agents(learner, game, seed, settings)
+    env_id, payoffs, gamma = GAMES[game]
+    start = time.perf_counter()
+    result = train(
+        env_id, *agents, updates=settings["updates"], num_envs=settings["num_envs"],
+        seed=seed, progress=False,
+    )
+    seconds = time.perf_counter() - start
+    logits = torch.stack([a.policy.logits.detach().double() for a in agents])  # [2, 5]
+    values = iterated_game_values(logits[0:1], logits[1:2], payoffs, gamma)
+    exact_reward = [float(metrics.reward_per_step(float(v), gamma)) for v in values]
+    probs = metrics.action_0_probabilities(logits.numpy())  # [2, 5]
+    tail = result.history[-5:]
+    return {
+        "learner": learner, "game": game, "seed": seed, "seconds": seconds, **settings,
+        "exact_reward_per_step": exact_reward,
+        "sampled_reward_per_step_last5": [
+            float(np.mean([row[f"reward_{i}"] for row in tail])) for i in range(2)
+        ],
+        "p_action0": probs.tolist(),
+        "is_tft": metrics.is_tit_for_tat(probs).tolist(),
+        "at_nash": metrics.is_at_nash(probs).tolist(),
+        "curve_reward": [[row["reward_0"], row["reward_1"]] for row in result.history],
+        "curve_p_action0": [
+            [[row[f"p_action0_{i}_{s}"] for s in STATES] for i in range(2)] for row in result.history
+        ],
+    }
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per (learner, game): mean/std over agents of the final exact reward per step, %TFT, %Nash."""
+    table = {}
+    for key in sorted({(r["learner"], r["game"]) for r in runs}):
+        group = [r for r in runs if (r["learner"], r["game"]) == key]
+        exact = np.array([r["exact_reward_per_step"] for r in group])  # [runs, 2]
+        sampled = np.array([r["sampled_reward_per_step_last5"] for r in group])
+        table[f"{key[0]}/{key[1]}"] = {
+            "learner": key[0], "game": key[1], "runs": len(group),
+            "num_envs": group[0]["num_envs"], "updates": group[0]["updates"],
+            "reward_mean": float(exact.mean()), "reward_std": float(exact.std()),
+            "reward_player0_mean": float(exact[:, 0].mean()),
+            "sampled_reward_mean": float(sampled.mean()),
+            "tft_percent": 100.0 * float(np.mean([r["is_tft"] for r in group])),
+            "nash_percent": 100.0 * float(np.mean([r["at_nash"] for r in group])),
+            "mean_p_action0": np.mean([r["p_action0"] for r in group], axis=(0, 1)).tolist(),
+            "seconds_per_run": float(np.mean([r["seconds"] for r in group])),
+        }
+    return table
+
+
+def write_markdown(summary: dict[str, Any], out: Path, command: str) -> None:
+    lines = [
+        "# Sampled learners: IPD and IMP self-play",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Reward per step = exact `(1 - gamma) V` of the final policies, mean (std) over "
+        "agents (2 per run); %TFT / %Nash over agents (definitions in lola_agents.metrics). "
+        "Sampled = mean reward per step over the last 5 training batches.",
+        "",
+        "| learner | game | runs | batch x updates | reward/step | sampled | %TFT | %Nash | "
+        "P(C) [CC, CD, DC, DD, start] | paper | target | s/run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in summary.values():
+        key = (row["learner"], row["game"])
+        probs = ", ".join(f"{p:.2f}" for p in row["mean_p_action0"])
+        lines.append(
+            f"| {LABELS[row['learner']]} | {row['game'].upper()} | {row['runs']} | "
+            f"{row['num_envs']} x {row['updates']} | {row['reward_mean']:.3f} ({row['reward_std']:.3f}) | "
+            f"{row['sampled_reward_mean']:.3f} | {row['tft_percent']:.1f} | {row['nash_percent']:.1f} | "
+            f"[{probs}] | {PAPER.get(key, '')} | {TARGETS.get(key, '')} | {row['seconds_per_run']:.0f} |"
+        )
+    lines += [
+        "",
+        "IMP is zero-sum, so its mean reward over both players is 0 by construction; "
+        "%Nash is the figure of merit there.",
+        "",
+    ]
+    (out / "results.md").write_text("\n".join(lines))
+
+
+def plot(runs: list[dict[str, Any]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for game in sorted({r["game"] for r in runs}):
+        learners = sorted({r["learner"] for r in runs if r["game"] == game})
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+        for learner in learners:
+            group = [r for r in runs if (r["learner"], r["game"]) == (learner, game)]
+            curve = np.array([r["curve_reward"] for r in group])  # [runs, updates, 2]
+            if game == "imp":
+                curve = curve[:, :, :1]  # the matcher's side (zero-sum)
+            mean, std = curve.mean(axis=(0, 2)), curve.std(axis=(0, 2))
+            x = np.arange(1, len(mean) + 1)
+            axes[0].plot(x, mean, label=LABELS[learner])
+            axes[0].fill_between(x, mean - std, mean + std, alpha=0.2)
+            probs = np.array([r["curve_p_action0"] for r in group])  # [runs, updates, 2, 5]
+            if game == "ipd":
+                tft = np.array([1, 0, 1, 0, 1.0])  # TFT's P(C) in [CC, CD, DC, DD, start]
+                distance = np.abs(probs - tft).mean(axis=(0, 2, 3))
+                axes[1].plot(x, distance, label=LABELS[learner])
+            else:
+                distance = np.abs(probs - 0.5).max(axis=3).mean(axis=(0, 2))
+                axes[1].plot(x, distance, label=LABELS[learner])
+        axes[0].set_xlabel("update")
+        axes[0].set_ylabel("reward per step" + (" (player_0)" if game == "imp" else ""))
+        axes[0].set_title(f"{game.upper()}: sampled reward per step (mean +- std over runs)")
+        axes[1].set_xlabel("update")
+        axes[1].set_ylabel("mean |P(C|s) - TFT|" if game == "ipd" else "max_s |P(H|s) - 1/2|")
+        axes[1].set_title("distance to TFT" if game == "ipd" else "distance to Nash")
+        for ax in axes:
+            ax.legend(fontsize=8)
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / f"curves_{game}.png", dpi=80)
+        plt.close(fig)
+    # P(C | state) over training for the PG learners on the IPD.
+    pg = [r for r in runs if r["game"] == "ipd" and not r["learner"].startswith("dice")]
+    learners = sorted({r["learner"] for r in pg})
+    if learners:
+        fig, axes = plt.subplots(1, len(learners), figsize=(4.5 * len(learners), 3.8), squeeze=False)
+        for ax, learner in zip(axes[0], learners, strict=True):
+            probs = np.array([r["curve_p_action0"] for r in pg if r["learner"] == learner])
+            mean = probs.mean(axis=(0, 2))  # [updates, 5]
+            for s, name in enumerate(STATES):
+                ax.plot(np.arange(1, len(mean) + 1), mean[:, s], label=f"P(C|{name})")
+            ax.set_title(f"{LABELS[learner]} (IPD)")
+            ax.set_xlabel("update")
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+        axes[0][0].legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "p_cooperate_ipd.png", dpi=80)
+        plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--learners", default="nl_pg,lola_pg,lola_om,dice0,dice1,dice2,dice3")
+    parser.add_argument("--games", default="ipd,imp", help="IMP runs only for nl_pg and lola_pg")
+    parser.add_argument("--seeds", type=int, default=10, help="runs of the PG learners")
+    parser.add_argument("--dice-seeds", type=int, default=5, help="runs of the DiCE learners")
+    parser.add_argument("--quick", action="store_true", help="3 seeds, smaller batches, fewer updates")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--merge", action="store_true", help="keep runs of other learners already in results.json")
+    args = parser.parse_args(argv)
+    learners = args.learners.split(",")
+    unknown = sorted(set(learners) - set(LABELS))
+    if unknown:
+        parser.error(f"unknown learners {unknown}; known: {sorted(LABELS)}")
+    games = args.games.split(",")
+    jobs = []
+    for learner in learners:
+        for game in games:
+            if game == "imp" and learner not in ("nl_pg", "lola_pg"):
+                continue
+            seeds = 3 if args.quick else (args.dice_seeds if learner.startswith("dice") else args.seeds)
+            jobs += [(learner, game, seed, args.quick) for seed in range(seeds)]
+    print(f"{len(jobs)} runs on {args.workers} worker(s)", flush=True)
+    start = time.perf_counter()
+    runs = []
+    if args.workers > 1:
+        with ProcessPoolExecutor(args.workers) as pool:
+            for run in pool.map(run_one, jobs):
+                runs.append(run)
+                print(f"  {run['learner']}/{run['game']} seed {run['seed']}: {run['exact_reward_per_step']}", flush=True)
+    else:
+        for job in jobs:
+            run = run_one(job)
+            runs.append(run)
+            print(f"  {run['learner']}/{run['game']} seed {run['seed']}: "
+                  f"{np.round(run['exact_reward_per_step'], 3).tolist()} ({run['seconds']:.0f}s)", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_file = args.out / "results.json"
+    if args.merge and results_file.exists():
+        done = {(r["learner"], r["game"]) for r in runs}
+        old = json.loads(results_file.read_text())["runs"]
+        runs = [r for r in old if (r["learner"], r["game"]) not in done] + runs
+    summary = summarize(runs)
+    command = "python -m benchmarks.sampled_ipd " + " ".join(argv if argv is not None else os.sys.argv[1:])
+    payload = {
+        "command": command, "quick": args.quick, "wall_seconds": time.perf_counter() - start,
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count()},
+        "summary": summary, "runs": runs,
+    }
+    results_file.write_text(json.dumps(payload, indent=1))
+    write_markdown(summary, args.out, command)
+    plot(runs, args.out)
+    print((args.out / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
