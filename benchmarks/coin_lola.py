@@ -5,7 +5,8 @@
 
 Agents: ``lola`` (the preset's learner, LOLA-DiCE for ``fast``, LOLA-PG for
 ``paper``), ``lola_pg``, ``lola_dice``, ``nl`` (naive), ``om`` (LOLA-OM with the
-preset's rule), and the fixed ``greedy``, ``own`` (own-coin only), ``random``.
+preset's rule), ``ippo`` (lola_agents.ppo, SB3 PPO on the same batches) and
+the fixed ``greedy``, ``own`` (own-coin only), ``random``.
 
 Writes ``benchmarks/results/coin/<preset>_<pair>_seed<k>.json``: the command,
 settings, one row per update (own-coin rate and reward per step of each seat,
@@ -27,8 +28,9 @@ from typing import Any
 import torch
 
 from lola_agents.coin_lola import CoinLOLAAgent, preset
-from lola_agents.evaluation import evaluate
+from lola_agents.evaluation import evaluate, joint_own_coin_rate
 from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent, RandomCoinAgent
+from lola_agents.ppo import PPOAgent, PPOConfig
 from lola_agents.trainer import train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "coin"
@@ -40,14 +42,43 @@ LEARNERS = {
     "om": {"opponent_model": True},
 }
 FIXED = {"greedy": GreedyCoinAgent, "own": OwnCoinAgent, "random": RandomCoinAgent}
+# Independent PPO on the same batches: SB3's defaults except one update per batch of
+# whole episodes, minibatches of 2048 and 4 epochs (51,200 samples per batch on 2 cores).
+IPPO_CONFIG = {"batch_size": 2048, "n_epochs": 4}
 EVAL_EPISODES = 1000
 EVAL_SEED = 12345
+
+
+class CoinMetrics:
+    """Wraps a learner that does not log the own-coin rate (IPPO) so the curve has it."""
+
+    def __init__(self, agent: Any) -> None:
+        self.agent = agent
+        self.name = "IPPO"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.agent, name)
+
+    def initial_state(self, num_envs: int) -> Any:
+        return self.agent.initial_state(num_envs)
+
+    def act(self, obs: Any, state: Any, episode_starts: Any) -> Any:
+        return self.agent.act(obs, state, episode_starts)
+
+    def learn(self, batch: Any, opponent_batch: Any) -> dict[str, float]:
+        logs = dict(self.agent.learn(batch, opponent_batch) or {})
+        logs["own_coin_rate"] = joint_own_coin_rate([batch, opponent_batch])
+        return logs
 
 
 def make_agent(kind: str, preset_name: str, seed: int, overrides: dict[str, Any]) -> Any:
     """A learner of ``kind`` built from the preset (plus overrides), or a fixed strategy."""
     if kind in FIXED:
         return FIXED[kind](seed=seed)
+    if kind == "ippo":
+        setting = preset(preset_name)
+        config = PPOConfig(n_steps=setting.max_cycles, seed=seed, **IPPO_CONFIG)
+        return CoinMetrics(PPOAgent.for_env("coin_game_v0", setting.num_envs, config, **setting.env_kwargs()))
     if kind not in LEARNERS:
         raise ValueError(f"unknown agent {kind!r}; known: {sorted(LEARNERS) + sorted(FIXED)}")
     config = preset(preset_name, **{**LEARNERS[kind], **overrides}).agent
@@ -65,12 +96,17 @@ def head_to_head(agents: list[Any], env_options: dict[str, Any]) -> dict[str, An
     out: dict[str, Any] = {"pair": score(agents[0], agents[1])}
     out["greedy_vs_greedy"] = score(GreedyCoinAgent(seed=1), GreedyCoinAgent(seed=2))
     for seat, agent in enumerate(agents):
-        if not isinstance(agent, CoinLOLAAgent):
+        if not isinstance(agent, CoinLOLAAgent | CoinMetrics):
             continue
+        # CoinLOLAAgent reads canonical planes, so it can take either seat; IPPO keeps its own.
+        seats = (0, 1) if isinstance(agent, CoinLOLAAgent) else (seat,)
         for name, cls in (("greedy", GreedyCoinAgent), ("own", OwnCoinAgent)):
-            out[f"player_{seat}_vs_{name}_as_player_0"] = score(agent, cls(seed=3))
-            out[f"player_{seat}_vs_{name}_as_player_1"] = score(cls(seed=3), agent)
-        agent.assign_seat(seat)
+            if 0 in seats:
+                out[f"player_{seat}_vs_{name}_as_player_0"] = score(agent, cls(seed=3))
+            if 1 in seats:
+                out[f"player_{seat}_vs_{name}_as_player_1"] = score(cls(seed=3), agent)
+        if hasattr(agent, "assign_seat"):
+            agent.assign_seat(seat)
     return out
 
 
@@ -127,10 +163,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     train(
         "coin_game_v0", agents[0], agents[1], updates=updates,
         steps_per_update=setting.max_cycles, num_envs=num_envs, seed=args.seed,
-        log_dir=Path("runs/coin") / name, checkpoint_every=25, resume=True,
+        log_dir=Path("runs/coin") / name, checkpoint_every=0 if "ippo" in kinds else 25,
+        resume="ippo" not in kinds,
         progress=False, env_options=setting.env_kwargs(), on_update=on_update,
     )
     record["train_seconds"] = round(time.perf_counter() - start, 1)
+    for i, agent in enumerate(agents):  # final agents for cross-play (runs/, not committed)
+        inner = agent.agent if isinstance(agent, CoinMetrics) else agent
+        if hasattr(inner, "save") and not isinstance(inner, tuple(FIXED.values())):
+            inner.save(Path("runs/coin") / name / "final" / f"player_{i}")
     last = record["curve"][-max(1, updates // 10):]
     record["final_training"] = {
         "own_coin_rate": sum(r["own_coin_rate"] for r in last) / len(last),
