@@ -75,7 +75,7 @@ def self_play_summary(history: History, game: str) -> dict:
     if game == "ipd":
         summary["percent_tft"] = metrics.share_of_agents(metrics.is_tit_for_tat(probs), valid)
     else:
-        summary["percent_nash"] = metrics.share_of_agents(metrics.is_at_nash(probs), valid)
+        summary["percent_nash"] = metrics.share_of_runs(metrics.is_run_at_nash(probs), valid)
     return summary
 
 

@@ -17,10 +17,11 @@ Definitions (see docs/exact_learners.md for why these and not others):
   copies the opponent's last action with probability above 1/2, i.e.
   ``P(C|start), P(C|CC), P(C|DC) > 0.5`` and ``P(C|CD), P(C|DD) < 0.5``;
 * IMP Nash agent (:func:`is_at_nash`): every one of its five probabilities is
-  within ``NASH_TOLERANCE`` = 0.1 of 1/2;
+  within ``NASH_TOLERANCE`` = 0.1 of 1/2; a run is at Nash when both of its
+  agents are (:func:`is_run_at_nash`);
 * Tandem: ``x + y`` (:func:`tandem_sum`);
-* shares are over agents, i.e. over (run, player) pairs, of runs that did not
-  diverge (:func:`share_of_agents`).
+* %TFT is a share of agents, i.e. of (run, player) pairs (:func:`share_of_agents`),
+  %Nash a share of runs (:func:`share_of_runs`), both over runs that did not diverge.
 """
 
 from __future__ import annotations
@@ -92,6 +93,18 @@ def is_at_nash(probabilities: object, tolerance: float = NASH_TOLERANCE) -> np.n
     return (np.abs(probs - 0.5) < tolerance).all(-1)
 
 
+def is_run_at_nash(probabilities: object, tolerance: float = NASH_TOLERANCE) -> np.ndarray:
+    """Whether each IMP run is at the Nash equilibrium, ``[..., 2, 5] -> bool [...]``.
+
+    A run (a pair of players) is at Nash when both of its agents are
+    (:func:`is_at_nash`): the equilibrium is a property of the joint profile.
+    """
+    probs = _check_profile(probabilities)
+    if probs.ndim < 2 or probs.shape[-2] != 2:
+        raise ValueError(f"expected probabilities [..., 2 players, 5], got shape {probs.shape}")
+    return is_at_nash(probs, tolerance).all(-1)
+
+
 def tandem_sum(params: object) -> np.ndarray:
     """``x + y`` of the Tandem game, ``[..., 2, 1]`` (player axis, one parameter) -> ``[...]``.
 
@@ -112,6 +125,17 @@ def share_of_agents(flags: object, valid_runs: object | None = None) -> float:
     flags = np.asarray(flags, dtype=bool)
     if flags.ndim != 2:
         raise ValueError(f"expected flags [runs, players], got shape {flags.shape}")
+    if valid_runs is not None:
+        flags = flags[np.asarray(valid_runs, dtype=bool)]
+    return float(100.0 * flags.mean()) if flags.size else float("nan")
+
+
+def share_of_runs(flags: object, valid_runs: object | None = None) -> float:
+    """Percentage of True among runs, ``flags`` bool ``[runs]``, over ``valid_runs``
+    (bool ``[runs]``) only; NaN when no run is valid."""
+    flags = np.asarray(flags, dtype=bool)
+    if flags.ndim != 1:
+        raise ValueError(f"expected flags [runs], got shape {flags.shape}")
     if valid_runs is not None:
         flags = flags[np.asarray(valid_runs, dtype=bool)]
     return float(100.0 * flags.mean()) if flags.size else float("nan")

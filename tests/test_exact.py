@@ -289,8 +289,8 @@ def test_lola_reaches_nash_in_imp_and_naive_learning_does_not():
     lola = metrics.action_0_probabilities(train("imp", "LOLA", "LOLA", settings).final_params)
     naive = metrics.action_0_probabilities(train("imp", "NL", "NL", settings).final_params)
     assert np.abs(lola - 0.5).mean() < 0.05
-    assert metrics.share_of_agents(metrics.is_at_nash(lola)) >= 80
-    assert metrics.share_of_agents(metrics.is_at_nash(naive)) <= 20
+    assert metrics.share_of_runs(metrics.is_run_at_nash(lola)) >= 80
+    assert metrics.share_of_runs(metrics.is_run_at_nash(naive)) <= 20
 
 
 def test_one_shot_matching_pennies_lola_converges_naive_does_not():

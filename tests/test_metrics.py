@@ -48,6 +48,18 @@ def test_nash_definition_uses_all_five_states():
         metrics.is_at_nash(np.array(near), tolerance=0.0)
 
 
+def test_a_run_is_at_nash_when_both_players_are():
+    near = [0.45, 0.55, 0.5, 0.52, 0.41]
+    runs = np.array([[near, near], [near, ALL_C], [ALL_C, ALL_D]])
+    assert metrics.is_run_at_nash(runs).tolist() == [True, False, False]
+    assert metrics.share_of_runs(metrics.is_run_at_nash(runs)) == pytest.approx(100 / 3)
+    assert metrics.share_of_runs([True, False], valid_runs=[True, False]) == 100.0
+    with pytest.raises(ValueError, match="2 players"):
+        metrics.is_run_at_nash(np.array([near, near, near]))
+    with pytest.raises(ValueError, match=r"\[runs\]"):
+        metrics.share_of_runs(np.ones((2, 2), dtype=bool))
+
+
 def test_profiles_of_wrong_width_raise():
     with pytest.raises(ValueError, match=r"\[\.\.\., 5\]"):
         metrics.is_tit_for_tat(np.zeros((3, 4)))
