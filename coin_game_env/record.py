@@ -47,22 +47,24 @@ def load_policy(spec: str, num_actions: int, seed: int | None) -> Policy:
 
 
 def record_episode(
-    out: str | Path,
+    out: str | Path | None,
     policies: Sequence[Policy | None] = (None, None),
     seed: int | None = 0,
     steps: int | None = None,
     fps: int = 4,
+    show: bool = False,
     **options: Any,
 ) -> list[np.ndarray]:
-    """Play one episode of ``coin_game_v0`` and save its frames as a GIF.
+    """Play one episode of ``coin_game_v0``; save its frames as a GIF and/or show them.
 
     Args:
-        out: path of the GIF to write.
+        out: path of the GIF to write (None: write none).
         policies: one ``obs -> action`` callable per agent (player_0 red, player_1
             blue); None plays random actions (seeded from ``seed``).
         seed: seeds the game (and the random policies).
         steps: stop after this many steps (default: the whole episode).
         fps: frames per second of the GIF.
+        show: also show the episode in a pygame window at ``fps``.
         options: coin-game options (``grid_size``, ``num_coins``, ...).
 
     Returns:
@@ -84,6 +86,11 @@ def record_episode(
         policy if policy is not None else random_policy(num_actions, None if seed is None else seed + 1 + i)
         for i, policy in enumerate(policies)
     ]
+    window = None
+    if show:
+        from coin_game_env.rendering import PygameWindow
+
+        window = PygameWindow("coin_game_v0", fps)
     obs, _ = env.reset(seed=seed)
     frames = [env.render()]
     taken = 0
@@ -91,12 +98,17 @@ def record_episode(
         actions = {agent: acting[i](obs[agent]) for i, agent in enumerate(env.possible_agents)}
         obs, *_ = env.step(actions)
         frames.append(env.render())
+        if window is not None:
+            window.show(frames[-1])
         taken += 1
     env.close()
-    images = [Image.fromarray(frame) for frame in frames]
-    images[0].save(
-        out, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0
-    )
+    if window is not None:
+        window.close()
+    if out is not None:
+        images = [Image.fromarray(frame) for frame in frames]
+        images[0].save(
+            out, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0
+        )
     return frames
 
 
