@@ -320,10 +320,17 @@ class GradientBundle:
         self.losses = game.loss_pair(*self.theta)  # [runs, 2]
         self._cache: dict[tuple, Tensor] = {}
 
-    def _vjp(self, output: Tensor, wrt: int, vector: Tensor) -> Tensor:
-        """sum_runs (d output / d theta_wrt)^T vector, per run, graph kept."""
+    def _vjp(self, output: Tensor, wrt: int, vector: Tensor, keep_graph: bool = False) -> Tensor:
+        """sum_runs (d output / d theta_wrt)^T vector, per run. ``keep_graph`` only
+        where the result is differentiated again (HOLA's modelled opponent step):
+        building a graph nobody uses costs time."""
         (result,) = torch.autograd.grad(
-            output, self.theta[wrt], grad_outputs=vector, create_graph=True, allow_unused=True
+            output,
+            self.theta[wrt],
+            grad_outputs=vector,
+            retain_graph=True,
+            create_graph=keep_graph,
+            allow_unused=True,
         )
         return torch.zeros_like(self.theta[wrt]) if result is None else result
 
@@ -382,7 +389,8 @@ class GradientBundle:
                 weights = self.gradient(i, j)
                 if top_level or inner_stop_gradient:
                     weights = weights.detach()
-                result = self.naive(i) - self.eta * self._vjp(opponent_step, i, weights)
+                correction = self._vjp(opponent_step, i, weights, keep_graph=not top_level)
+                result = self.naive(i) - self.eta * correction
             self._cache[key] = result
         return self._cache[key]
 
