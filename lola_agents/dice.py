@@ -56,6 +56,7 @@ from lola_agents.policies import TabularCritic, TabularPolicy, memory1_log_prob
 from lola_agents.rollout import BaseAgent, Batch, collect, read_config
 
 OPTIMIZERS = ("adam", "sgd")
+BASELINES = ("critic", "batch_mean", "none")
 
 
 @dataclass
@@ -68,7 +69,9 @@ class LOLADiCEConfig:
         outer_lr: the agent's own learning rate (paper 0.2).
         optimizer: ``"adam"`` (the DiCE reference implementations) or ``"sgd"``.
         critic_lr: SGD learning rate of the tabular baseline critics.
-        use_baseline: subtract the critic's value (False: plain DiCE).
+        baseline: ``"critic"`` (state values of a tabular critic, Mao et al.'s
+            form), ``"batch_mean"`` (subtract each step's batch-mean reward, as the
+            official script does; unbiased for derivatives of every order) or ``"none"``.
         loaded_decay: None for plain DiCE; a factor in (0, 1] to decay the
             dependencies on past actions per step (loaded-DiCE style).
         gamma: discount (IPD 0.96).
@@ -86,7 +89,7 @@ class LOLADiCEConfig:
     outer_lr: float = 0.2
     optimizer: str = "adam"
     critic_lr: float = 1.0
-    use_baseline: bool = True
+    baseline: str = "critic"
     loaded_decay: float | None = None
     gamma: float = 0.96
     game: str = "ipd_v0"
@@ -105,6 +108,8 @@ class LOLADiCEConfig:
             _check_positive(name, getattr(self, name))
         _check_positive("critic_lr", self.critic_lr, allow_zero=True)
         _check_positive("init_std", self.init_std, allow_zero=True)
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.loaded_decay is not None and not (0.0 < self.loaded_decay <= 1.0):
@@ -283,11 +288,16 @@ class LOLADiCEAgent(BaseAgent):
         opp_lp = memory1_log_prob(opponent, matrix_states(theirs.obs), theirs.actions)
         subject = theirs if for_opponent else mine
         critic = self.opponent_critic if for_opponent else self.critic
-        baseline = critic(matrix_states(subject.obs)).detach() if self.cfg.use_baseline else None
+        rewards = subject.rewards
+        baseline = None
+        if self.cfg.baseline == "critic":
+            baseline = critic(matrix_states(subject.obs)).detach()
+        elif self.cfg.baseline == "batch_mean":
+            rewards = rewards - rewards.mean(dim=1, keepdim=True)
         discounts = episode_discounts(subject.episode_starts, self.cfg.gamma)
         first, second = (opp_lp, own_lp) if for_opponent else (own_lp, opp_lp)
         return dice_objective(
-            first, second, subject.rewards, discounts, subject.episode_starts,
+            first, second, rewards, discounts, subject.episode_starts,
             baseline, self.cfg.loaded_decay,
         )
 

@@ -130,11 +130,14 @@ def episode_discounts(episode_starts: torch.Tensor, gamma: float) -> torch.Tenso
     discounts from its first row).
     """
     steps, num_envs = episode_starts.shape
+    powers = torch.pow(torch.tensor(gamma, dtype=torch.float64), torch.arange(steps, dtype=torch.float64))
+    if not bool(episode_starts[1:].any()):  # fast path: every episode fills the batch
+        return powers.float().unsqueeze(1).expand(steps, num_envs)
     starts = episode_starts.clone()
     starts[0] = True
     time = torch.arange(steps).unsqueeze(1).expand(steps, num_envs)
     last_start = torch.cummax(torch.where(starts, time, torch.zeros_like(time)), dim=0).values
-    return torch.pow(torch.tensor(gamma, dtype=torch.float64), (time - last_start).double()).float()
+    return powers.float()[time - last_start]
 
 
 def returns_to_go(rewards: torch.Tensor, dones: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -160,6 +163,8 @@ def episode_cumsum(values: torch.Tensor, episode_starts: torch.Tensor) -> torch.
     One cumsum over time; no loop over episodes.
     """
     total = torch.cumsum(values, dim=0)
+    if not bool(episode_starts[1:].any()):  # fast path: every episode fills the batch
+        return total
     before = total - values  # sum over steps < t
     starts = episode_starts.clone()
     starts[0] = True

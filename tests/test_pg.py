@@ -235,6 +235,8 @@ def test_config_validation_names_the_field():
         LOLAPGConfig(lr=-1.0)
     with pytest.raises(ValueError, match="lookahead must be an integer >= 0"):
         LOLADiCEConfig(lookahead=-1)
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        LOLADiCEConfig(baseline="median")
     with pytest.raises(KeyError, match="unknown env id"):
         LOLADiCEConfig(game="nope")
 
