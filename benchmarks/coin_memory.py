@@ -7,7 +7,8 @@ Each measurement runs in its own subprocess (``resource.getrusage`` peak RSS
 is per process and never goes down): build two agents, collect one batch of
 ``games x steps`` with both policies, then time one ``learn`` of player_0.
 Printed per setting: peak RSS after the rollout (batch in memory), peak RSS
-after the update, and seconds for the update. ``--chunks 0`` is the
+after the update, and the update's wall and CPU seconds (CPU time is the
+better figure on a shared machine: wall time grows with the load). ``--chunks 0`` is the
 full-batch graph (no game slices), for comparison.
 Results go to ``benchmarks/results/coin/memory.json``.
 """
@@ -50,14 +51,16 @@ def measure(preset_name: str, method: str, games: int, steps: int, chunk: int, t
     batches = collect(venv, agents, steps)
     rollout_seconds = time.perf_counter() - start
     rss_after_rollout = peak_rss_bytes()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     agents[0].learn(batches[0], batches[1])
     update_seconds = time.perf_counter() - start
+    update_cpu_seconds = time.process_time() - cpu_start
     return {
         "preset": preset_name, "method": method, "network": setting.agent.network,
         "games": games, "steps": steps, "chunk_games": chunk, "threads": threads,
         "rollout_seconds": round(rollout_seconds, 2),
         "update_seconds": round(update_seconds, 2),
+        "update_cpu_seconds": round(update_cpu_seconds, 2),
         "peak_rss_after_rollout_gib": round(rss_after_rollout / GIB, 3),
         "peak_rss_gib": round(peak_rss_bytes() / GIB, 3),
     }
@@ -96,7 +99,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         rows.append(row)
         print(f"{row['preset']} {row['method']} {row['network']} {row['games']}x{row['steps']} "
               f"chunk_games={row['chunk_games'] or 'all'}: peak RSS {row['peak_rss_gib']:.2f} GiB "
-              f"(after rollout {row['peak_rss_after_rollout_gib']:.2f}), update {row['update_seconds']:.1f} s, "
+              f"(after rollout {row['peak_rss_after_rollout_gib']:.2f}), update {row['update_seconds']:.1f} s "
+              f"wall / {row['update_cpu_seconds']:.1f} s CPU, "
               f"rollout {row['rollout_seconds']:.1f} s", flush=True)
     if not args.no_save:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

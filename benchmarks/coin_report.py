@@ -1,0 +1,194 @@
+"""Summarise the coin-game runs of benchmarks.coin_lola: table, 95% intervals, figure.
+
+    .venv/bin/python -m benchmarks.coin_report            # reads benchmarks/results/coin/fast_*.json
+
+Per pairing (all seeds found): the evaluation after training (1000 fresh
+episodes) - own-coin rate and reward per step of each seat - as mean and 95%
+t-interval over seeds; the head-to-head scores of each trained learner
+against greedy and own-coin-only in both seats (vs the greedy-vs-greedy
+score); cross-play of trained LOLA against trained IPPO (both seat orders,
+from the saved final agents in runs/coin, when present). Writes
+``summary.json``, ``summary.md`` and ``learning_curves.png`` next to the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results" / "coin"
+LABELS = {"lola-lola": "LOLA-DiCE vs LOLA-DiCE", "om-om": "LOLA-OM vs LOLA-OM",
+          "nl-nl": "NL vs NL", "ippo-ippo": "IPPO vs IPPO"}
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def interval(values: list[float]) -> dict[str, Any]:
+    """Mean and 95% t-interval over seeds (half-width NaN for one seed)."""
+    x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    if len(x) == 0:
+        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0}
+    half = T_975.get(len(x) - 1, 1.96) * x.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else math.nan
+    return {"mean": float(x.mean()), "low": float(x.mean() - half), "high": float(x.mean() + half), "n": len(x),
+            "values": [round(float(v), 4) for v in x]}
+
+
+def fmt(ci: dict[str, Any], digits: int = 3) -> str:
+    if ci["n"] == 0:
+        return "n/a"
+    if ci["n"] == 1:
+        return f"{ci['mean']:.{digits}f} (1 seed)"
+    return f"{ci['mean']:.{digits}f} [{ci['low']:.{digits}f}, {ci['high']:.{digits}f}]"
+
+
+def load_runs(preset: str) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for file in sorted(RESULTS.glob(f"{preset}_*_seed*.json")):
+        record = json.loads(file.read_text())
+        if "evaluation" in record and not file.stem.endswith("_smoke"):
+            runs["-".join(record["pair"])].append(record)
+    return runs
+
+
+def cross_play(runs: dict[str, list[dict[str, Any]]], episodes: int = 1000) -> dict[str, Any]:
+    """Trained LOLA (player_0 of lola-lola seed k) against trained IPPO (player_1 of ippo-ippo
+    seed k), and IPPO's player_0 against LOLA's player_1."""
+    import torch
+
+    from lola_agents.coin_lola import CoinLOLAAgent
+    from lola_agents.evaluation import evaluate
+    from lola_agents.ppo import PPOAgent
+
+    torch.set_num_threads(1)
+    out: dict[str, list[Any]] = {"lola_as_player_0": [], "lola_as_player_1": []}
+    ippo_by_seed = {r["seed"]: r for r in runs.get("ippo-ippo", [])}
+    for record in runs.get("lola-lola", []):
+        seed = record["seed"]
+        lola_dir = Path("runs/coin") / f"fast_lola-lola_seed{seed}" / "final"
+        ippo_dir = Path("runs/coin") / f"fast_ippo-ippo_seed{seed}" / "final"
+        if seed not in ippo_by_seed or not lola_dir.exists() or not ippo_dir.exists():
+            continue
+        env = record["env_options"]
+        lola = [CoinLOLAAgent.load(lola_dir / f"player_{i}") for i in (0, 1)]
+        ippo = [PPOAgent.load(ippo_dir / f"player_{i}") for i in (0, 1)]
+        for key, (a, b) in (("lola_as_player_0", (lola[0], ippo[1])), ("lola_as_player_1", (ippo[0], lola[1]))):
+            r = evaluate("coin_game_v0", a, b, episodes=episodes, seed=777 + seed, **env)
+            out[key].append({"seed": seed, "reward_per_step": r["reward_per_step"],
+                             "own_coin_rate_by_seat": [r["player_0"]["own_coin_rate"], r["player_1"]["own_coin_rate"]]})
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--no-cross-play", action="store_true")
+    args = parser.parse_args(argv)
+    runs = load_runs(args.preset)
+    summary: dict[str, Any] = {"preset": args.preset, "pairings": {}}
+    lines = [f"# Coin game, preset `{args.preset}`", "",
+             "Evaluation after training: 1000 fresh episodes, sampled actions; mean [95% t-interval] over seeds.", "",
+             "| pairing | seeds | own-coin rate | reward/step player_0 | reward/step player_1 | mean of both | train wall min (CPU-shared) |",
+             "|---|---|---|---|---|---|---|"]
+    for pair, records in sorted(runs.items()):
+        ev = [r["evaluation"]["pair"] for r in records]
+        entry = {
+            "seeds": [r["seed"] for r in records],
+            "commands": [r["command"] for r in records],
+            "own_coin_rate": interval([e["own_coin_rate"] for e in ev]),
+            "reward_per_step_0": interval([e["reward_per_step"][0] for e in ev]),
+            "reward_per_step_1": interval([e["reward_per_step"][1] for e in ev]),
+            "reward_per_step_mean": interval([sum(e["reward_per_step"]) / 2 for e in ev]),
+            "train_minutes": interval([r["train_seconds"] / 60 for r in records]),
+            "training_last_10pct_own_coin": interval([r["final_training"]["own_coin_rate"] for r in records]),
+        }
+        summary["pairings"][pair] = entry
+        lines.append(f"| {LABELS.get(pair, pair)} | {entry['seeds']} | {fmt(entry['own_coin_rate'])} | "
+                     f"{fmt(entry['reward_per_step_0'])} | {fmt(entry['reward_per_step_1'])} | "
+                     f"{fmt(entry['reward_per_step_mean'])} | {entry['train_minutes']['mean']:.1f} |")
+
+    # Head-to-head against fixed strategies (reward per step of the learner, both seats).
+    lines += ["", "## Trained learners against fixed strategies (reward per step of the learner)", "",
+              "| learner | vs greedy as player_0 | vs greedy as player_1 | vs own-coin as player_0 | vs own-coin as player_1 | greedy vs greedy |",
+              "|---|---|---|---|---|---|"]
+    summary["head_to_head"] = {}
+    for pair, records in sorted(runs.items()):
+        cells: dict[str, list[float]] = defaultdict(list)
+        baseline = []
+        for r in records:
+            ev = r["evaluation"]
+            baseline.append(sum(ev["greedy_vs_greedy"]["reward_per_step"]) / 2)
+            for seat in (0, 1):
+                for opp in ("greedy", "own"):
+                    for as_seat in (0, 1):
+                        key = f"player_{seat}_vs_{opp}_as_player_{as_seat}"
+                        if key in ev:
+                            cells[f"{opp}_as_player_{as_seat}"].append(ev[key]["reward_per_step"][as_seat])
+        if not cells:
+            continue
+        entry = {k: interval(v) for k, v in cells.items()}
+        entry["greedy_vs_greedy"] = interval(baseline)
+        summary["head_to_head"][pair] = entry
+        lines.append(f"| {LABELS.get(pair, pair)} | " + " | ".join(
+            fmt(entry.get(k, interval([]))) for k in ("greedy_as_player_0", "greedy_as_player_1",
+                                                      "own_as_player_0", "own_as_player_1", "greedy_vs_greedy")) + " |")
+
+    if not args.no_cross_play:
+        cross = cross_play(runs)
+        summary["lola_vs_ippo"] = cross
+        if cross["lola_as_player_0"]:
+            lines += ["", "## Trained LOLA-DiCE against trained IPPO (same seed index), reward per step", "",
+                      "| order | seeds | LOLA | IPPO | own-coin LOLA | own-coin IPPO |", "|---|---|---|---|---|---|"]
+            for key, lola_seat in (("lola_as_player_0", 0), ("lola_as_player_1", 1)):
+                rows = cross[key]
+                lola_r = interval([r["reward_per_step"][lola_seat] for r in rows])
+                ippo_r = interval([r["reward_per_step"][1 - lola_seat] for r in rows])
+                lola_o = interval([r["own_coin_rate_by_seat"][lola_seat] for r in rows])
+                ippo_o = interval([r["own_coin_rate_by_seat"][1 - lola_seat] for r in rows])
+                lines.append(f"| LOLA as player_{lola_seat} | {[r['seed'] for r in rows]} | {fmt(lola_r)} | "
+                             f"{fmt(ippo_r)} | {fmt(lola_o)} | {fmt(ippo_o)} |")
+
+    lines += ["", "Commands:", ""] + [f"- `{c}`" for e in summary["pairings"].values() for c in e["commands"]]
+    (RESULTS / f"{args.preset}_summary.json").write_text(json.dumps(summary, indent=1))
+    (RESULTS / f"{args.preset}_summary.md").write_text("\n".join(lines) + "\n")
+    plot(runs, RESULTS / f"{args.preset}_learning_curves.png")
+    print("\n".join(lines))
+    return summary
+
+
+def plot(runs: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    """Own-coin rate and mean reward per step of the training batches, mean over seeds (band: min-max)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for pair, records in sorted(runs.items()):
+        length = min(len(r["curve"]) for r in records)
+        updates = np.arange(1, length + 1)
+        own = np.array([[c["own_coin_rate"] for c in r["curve"][:length]] for r in records])
+        reward = np.array([[sum(c["reward_per_step"]) / 2 for c in r["curve"][:length]] for r in records])
+        label = f"{LABELS.get(pair, pair)} ({len(records)} seeds)"
+        for ax, values in ((axes[0], own), (axes[1], reward)):
+            line = ax.plot(updates, values.mean(0), label=label)[0]
+            ax.fill_between(updates, values.min(0), values.max(0), color=line.get_color(), alpha=0.15)
+    axes[0].set_ylabel("own-coin rate (training batches)")
+    axes[1].set_ylabel("reward per step, mean of both agents")
+    for ax in axes:
+        ax.set_xlabel("update (1024 games x 50 steps)")
+        ax.grid(alpha=0.3)
+    axes[0].axhline(0.5, color="grey", lw=0.8, ls=":")
+    axes[1].axhline(0.0, color="grey", lw=0.8, ls=":")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Coin game, fast preset: mean over seeds, band = min..max")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
