@@ -208,12 +208,13 @@ def iterated_game(
 
     ``payoffs``: preset name or ``[2, 2, 2]`` array; ``gamma`` defaults to the preset's.
     """
+    matrix = payoffs_from(payoffs)  # raises on an unknown preset or a bad array
     if gamma is None:
         if not isinstance(payoffs, str):
             raise ValueError("gamma is required for an iterated game with custom payoffs")
-        matrix = payoffs_from(payoffs)  # validates the name first
         gamma = PRESETS[payoffs].gamma
-    matrix = payoffs_from(payoffs)
+    if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not 0 <= gamma < 1:
+        raise ValueError(f"gamma must be a number in [0, 1), got {gamma!r}")
 
     def losses(theta_0: Tensor, theta_1: Tensor) -> tuple[Tensor, Tensor]:
         value_0, value_1 = iterated_game_values(theta_0, theta_1, matrix, gamma)

@@ -15,6 +15,7 @@ from lola_agents.exact import (
     DifferentiableGame,
     ExactSettings,
     GradientBundle,
+    iterated_game,
     iterated_game_values,
     make_game,
     make_rule,
@@ -425,6 +426,10 @@ def test_unknown_names_and_wrong_shapes_raise():
         )
     with pytest.raises(ValueError, match="gamma"):
         iterated_game_values(TFT, TFT, "prisoners_dilemma", 1.0)
+    with pytest.raises(ValueError, match="gamma"):
+        iterated_game("prisoners_dilemma", gamma=1.5)
+    with pytest.raises(ValueError, match="gamma is required"):
+        iterated_game(np.zeros((2, 2, 2)))
     with pytest.raises(ValueError, match=r"theta_1 must have shape \[runs, 5\]"):
         train(
             "ipd",
