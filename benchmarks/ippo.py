@@ -147,9 +147,11 @@ def summarize(suite: Suite, runs: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def _fmt(pair: tuple[float, float], digits: int = 2) -> str:
+def _fmt(pair: tuple[float | None, float | None], digits: int = 2, sign: bool = True) -> str:
     mean, std = pair
-    return "n/a" if math.isnan(mean) else f"{mean:+.{digits}f} ± {std:.{digits}f}"
+    if mean is None or math.isnan(mean):
+        return "n/a"
+    return f"{mean:{'+' if sign else ''}.{digits}f} ± {std:.{digits}f}"
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -172,7 +174,7 @@ def markdown_table(report: dict[str, Any]) -> str:
             continue
         s = entry["summary"]
         coop = " / ".join(
-            "n/a" if math.isnan(s[f"p_coop_{k}_0"][0]) else f"{s[f'p_coop_{k}_0'][0]:.2f}"
+            _fmt(s[f"p_coop_{k}_0"], sign=False).split(" ")[0]
             for k in ("start", "CC", "CD", "DC", "DD")
         )
         lines.append(
@@ -191,7 +193,7 @@ def markdown_table(report: dict[str, Any]) -> str:
             continue
         s = entry["summary"]
         lines.append(
-            f"| {name} | {_fmt(s['own_coin_rate'])} | {_fmt(s['pickups_per_step'])} | "
+            f"| {name} | {_fmt(s['own_coin_rate'], sign=False)} | {_fmt(s['pickups_per_step'], sign=False)} | "
             f"{_fmt(s['reward_per_step_0'])} | {_fmt(s['reward_per_step_1'])} | "
             f"{entry['game_steps']:,} | {s['train_seconds'][0]:.0f} | {entry['expectation']} |"
         )
@@ -229,7 +231,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="tiny budgets; writes nothing")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite results.md from the recorded results.json")
     args = parser.parse_args(argv)
+    if args.render:
+        report = json.loads((args.out / "results.json").read_text())
+        (args.out / "results.md").write_text(markdown_table(report))
+        print(markdown_table(report))
+        return
     torch.set_num_threads(1)
     command = "python -m benchmarks.ippo" + (
         "" if args.suites == list(SUITES) else " --suites " + " ".join(args.suites)

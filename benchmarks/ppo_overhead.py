@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=600)
     parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS_FILE, help="JSON file to write")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     config = PPOConfig(batch_size=args.batch_size)
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ratio = ippo_samples / sb3_samples
     result = {
         "command": "python -m benchmarks.ppo_overhead"
-        + ("" if argv is None else " " + " ".join(argv)),
+        + "".join(f" {a}" for a in (argv or []) if not a.startswith("--out")),
         "num_envs": args.num_envs,
         "updates": args.updates,
         "game_steps_per_run": steps,
@@ -153,8 +154,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"game steps/s: {result['ratio_game_steps']:.2f}"
     )
     if not args.no_save:
-        RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS_FILE.write_text(json.dumps(result, indent=1))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1))
     return result
 
 
