@@ -154,7 +154,9 @@ class CoinGameAgent(SeededAgent):
     """Base of the coin-game strategies: reads positions from the obs planes.
 
     Args:
-        player_index: seat (0 = red, 1 = blue); None until the rollout assigns it.
+        player_index: seat (0 = red, 1 = blue), fixed for the agent's life; None
+            (default): the seat the rollout assigns, so the same agent may play
+            either colour in different games.
         egocentric: the env was made with ``egocentric=True`` (planes
             ``[me, other, my coin, other's coin]``).
         seed: seed of the tie-breaking generator.
@@ -166,18 +168,19 @@ class CoinGameAgent(SeededAgent):
         super().__init__(seed)
         if player_index not in (None, 0, 1):
             raise ValueError(f"player_index must be 0, 1 or None, got {player_index!r}")
+        self.fixed_seat = player_index
         self.player_index = player_index
         self.egocentric = bool(egocentric)
 
     def assign_seat(self, agent_index: int) -> None:
-        if self.player_index is not None and self.player_index != agent_index:
+        if self.fixed_seat is not None and self.fixed_seat != agent_index:
             raise ValueError(
-                f"{type(self).__name__} was built for seat {self.player_index} but plays seat {agent_index}"
+                f"{type(self).__name__} was built for seat {self.fixed_seat} but plays seat {agent_index}"
             )
         self.player_index = agent_index
 
     def config(self) -> dict[str, Any]:
-        return {"player_index": self.player_index, "egocentric": self.egocentric, "seed": self.seed}
+        return {"player_index": self.fixed_seat, "egocentric": self.egocentric, "seed": self.seed}
 
     def _positions(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Read obs ``[N, 4, H, W]`` (planes; ``[N, 4*H*W]`` flat obs must be reshaped first).

@@ -137,6 +137,14 @@ def test_egocentric_view_needs_no_seat() -> None:
     assert a["own_coin_rate"] == 1.0
 
 
+def test_an_unseated_coin_agent_can_play_either_colour() -> None:
+    own = OwnCoinAgent()
+    first = evaluate("coin_game_v0", own, GreedyCoinAgent(), episodes=8, seed=0)
+    second = evaluate("coin_game_v0", GreedyCoinAgent(), own, episodes=8, seed=0)
+    assert first["player_0"]["own_coin_rate"] == 1.0
+    assert second["player_1"]["own_coin_rate"] == 1.0
+
+
 def test_seat_mismatch_and_missing_seat_raise() -> None:
     with pytest.raises(ValueError, match="built for seat 1"):
         evaluate("coin_game_v0", OwnCoinAgent(player_index=1), OwnCoinAgent(), episodes=1)
