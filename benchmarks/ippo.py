@@ -3,6 +3,7 @@
     python -m benchmarks.ippo                       # every suite, 5 seeds -> benchmarks/results/ippo/
     python -m benchmarks.ippo --suites ipd_ippo_vs_tft --seeds 2
     python -m benchmarks.ippo --quick               # smoke run (tiny budgets, not recorded)
+    python -m benchmarks.ippo --suites coin_ippo_vs_ippo_long --seeds 2 --out benchmarks/results/ippo/coin_long
 
 Suites (player_0 is the learner named first):
 
@@ -83,8 +84,12 @@ SUITES: dict[str, Suite] = {
         Suite("coin_shared_ppo", "coin_game_v0", "shared", 32, 40, COIN_CONFIG,
               "a shared policy (egocentric planes); no paper figure",
               {"egocentric": True}),
+        # Supplementary, not in the default run: 5x the coin budget, to see where IPPO drifts.
+        Suite("coin_ippo_vs_ippo_long", "coin_game_v0", "ippo", 32, 200, COIN_CONFIG,
+              "paper: selfish play, own-coin rate near 0.5 or below"),
     ]
 }
+DEFAULT_SUITES = [name for name in SUITES if not name.endswith("_long")]
 
 
 def _fixed(name: str) -> Callable[[int], Any]:
@@ -227,7 +232,7 @@ def _json_ready(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--suites", nargs="*", default=list(SUITES), choices=list(SUITES))
+    parser.add_argument("--suites", nargs="*", default=DEFAULT_SUITES, choices=list(SUITES))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="tiny budgets; writes nothing")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     torch.set_num_threads(1)
     command = "python -m benchmarks.ippo" + (
-        "" if args.suites == list(SUITES) else " --suites " + " ".join(args.suites)
+        "" if args.suites == DEFAULT_SUITES else " --suites " + " ".join(args.suites)
     ) + ("" if args.seeds == 5 else f" --seeds {args.seeds}") + (" --quick" if args.quick else "")
     report: dict[str, Any] = {
         "command": command,
