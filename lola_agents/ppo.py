@@ -254,6 +254,8 @@ class PPOAgent(BaseAgent):
         log_dir: str | Path | None = None,
         verbose: int = 0,
     ) -> None:
+        if not isinstance(action_space, gymnasium.spaces.Discrete):
+            raise ValueError(f"PPOAgent needs a Discrete action space, got {action_space}")
         self.config = config or PPOConfig()
         self.observation_space = observation_space
         self.action_space = action_space
