@@ -104,7 +104,7 @@ def run_one(job: tuple[str, str, int, bool]) -> dict[str, Any]:
     probs = metrics.action_0_probabilities(logits.numpy())  # [2, 5]
     tail = result.history[-5:]
     return {
-        "learner": learner, "game": game, "seed": seed, "seconds": seconds, **settings,
+        "learner": learner, "game": game, "seed": seed, "quick": quick, "seconds": seconds, **settings,
         "exact_reward_per_step": exact_reward,
         "sampled_reward_per_step_last5": [
             float(np.mean([row[f"reward_{i}"] for row in tail])) for i in range(2)
@@ -239,40 +239,66 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="3 seeds, smaller batches, fewer updates")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--merge", action="store_true", help="keep runs of other learners already in results.json")
+    parser.add_argument(
+        "--seeds-for", default="",
+        help="per-group run counts, e.g. 'nl_pg/imp=5,lola_om/ipd=5' (overrides --seeds)",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true",
+        help="ignore finished runs in OUT/runs.jsonl (default: skip them, so an interrupted "
+        "benchmark continues where it stopped)",
+    )
     args = parser.parse_args(argv)
+    seeds_for = {}
+    for item in filter(None, args.seeds_for.split(",")):
+        group, count = item.split("=")
+        seeds_for[tuple(group.split("/"))] = int(count)
     learners = args.learners.split(",")
     unknown = sorted(set(learners) - set(LABELS))
     if unknown:
         parser.error(f"unknown learners {unknown}; known: {sorted(LABELS)}")
     games = args.games.split(",")
     jobs = []
-    for learner in learners:
-        for game in games:
+    for game in games:
+        for learner in learners:
             if game == "imp" and learner not in ("nl_pg", "lola_pg"):
                 continue
             seeds = 3 if args.quick else (args.dice_seeds if learner.startswith("dice") else args.seeds)
+            seeds = seeds_for.get((learner, game), seeds)
             jobs += [(learner, game, seed, args.quick) for seed in range(seeds)]
-    print(f"{len(jobs)} runs on {args.workers} worker(s)", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    # Every finished run is appended here at once, so an interrupted benchmark loses nothing.
+    runs_file = args.out / "runs.jsonl"
+    finished = []
+    if runs_file.exists() and not args.fresh:
+        finished = [json.loads(line) for line in runs_file.read_text().splitlines() if line.strip()]
+    elif runs_file.exists():
+        runs_file.unlink()
+    done = {(r["learner"], r["game"], r["seed"], r["quick"]) for r in finished}
+    todo = [job for job in jobs if job not in done]
+    print(f"{len(todo)} runs to do ({len(jobs) - len(todo)} already in {runs_file}) "
+          f"on {args.workers} worker(s)", flush=True)
     start = time.perf_counter()
-    runs = []
+
+    def record(run: dict[str, Any]) -> None:
+        with open(runs_file, "a") as f:
+            f.write(json.dumps(run) + "\n")
+        print(f"  {run['learner']}/{run['game']} seed {run['seed']}: "
+              f"{np.round(run['exact_reward_per_step'], 3).tolist()} ({run['seconds']:.0f}s)", flush=True)
+
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers) as pool:
-            for run in pool.map(run_one, jobs):
-                runs.append(run)
-                print(f"  {run['learner']}/{run['game']} seed {run['seed']}: {run['exact_reward_per_step']}", flush=True)
+            for run in pool.map(run_one, todo):
+                record(run)
     else:
-        for job in jobs:
-            run = run_one(job)
-            runs.append(run)
-            print(f"  {run['learner']}/{run['game']} seed {run['seed']}: "
-                  f"{np.round(run['exact_reward_per_step'], 3).tolist()} ({run['seconds']:.0f}s)", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
+        for job in todo:
+            record(run_one(job))
     results_file = args.out / "results.json"
-    if args.merge and results_file.exists():
-        done = {(r["learner"], r["game"]) for r in runs}
-        old = json.loads(results_file.read_text())["runs"]
-        runs = [r for r in old if (r["learner"], r["game"]) not in done] + runs
+    wanted = set(jobs)
+    runs = [
+        json.loads(line) for line in runs_file.read_text().splitlines() if line.strip()
+    ]
+    runs = [r for r in runs if (r["learner"], r["game"], r["seed"], r["quick"]) in wanted]
     summary = summarize(runs)
     command = "python -m benchmarks.sampled_ipd " + " ".join(argv if argv is not None else os.sys.argv[1:])
     payload = {

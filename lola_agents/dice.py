@@ -61,13 +61,15 @@ BASELINES = ("critic", "batch_mean", "none")
 
 @dataclass
 class LOLADiCEConfig:
-    """LOLA-DiCE hyper-parameters; defaults = the paper's IPD runs.
+    """LOLA-DiCE hyper-parameters; defaults = the paper's IPD runs (batch 64 is the trainer's
+    ``num_envs``); where the paper is silent, the official ``run_lola_dice.py`` (plain SGD,
+    batch-mean baseline, Sonnet's default initialisation of the logits, std 1/sqrt(5)).
 
     Attributes:
         lookahead: k, simulated opponent steps (paper 2; 0 = naive DiCE learner).
         inner_lr: the opponent's learning rate in the look-ahead (paper 0.1).
         outer_lr: the agent's own learning rate (paper 0.2).
-        optimizer: ``"adam"`` (the DiCE reference implementations) or ``"sgd"``.
+        optimizer: ``"sgd"`` (official script) or ``"adam"``.
         critic_lr: SGD learning rate of the tabular baseline critics.
         baseline: ``"critic"`` (state values of a tabular critic, Mao et al.'s
             form), ``"batch_mean"`` (subtract each step's batch-mean reward, as the
@@ -87,9 +89,9 @@ class LOLADiCEConfig:
     lookahead: int = 2
     inner_lr: float = 0.1
     outer_lr: float = 0.2
-    optimizer: str = "adam"
+    optimizer: str = "sgd"
     critic_lr: float = 1.0
-    baseline: str = "critic"
+    baseline: str = "batch_mean"
     loaded_decay: float | None = None
     gamma: float = 0.96
     game: str = "ipd_v0"
@@ -98,7 +100,7 @@ class LOLADiCEConfig:
     om_lr: float = 0.1
     om_first_steps: int = 50
     om_steps: int = 1
-    init_std: float = 1.0
+    init_std: float = 0.4472
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -126,12 +126,14 @@ def _exact_lookahead_gradient(inner_lr: float) -> tuple[torch.Tensor, torch.Tens
     return lookahead[0], naive[0]
 
 
-def _dice_errors(num_envs: int, seeds: list[int], inner_lr: float) -> tuple[float, float]:
+def _dice_errors(
+    num_envs: int, seeds: list[int], inner_lr: float, baseline: str
+) -> tuple[float, float]:
     exact_lookahead, exact_naive = _exact_lookahead_gradient(inner_lr)
     lookahead_errors, naive_errors = [], []
     for seed in seeds:
         batch_0, batch_1 = _sample(num_envs, seed)
-        config = LOLADiCEConfig(lookahead=1, inner_lr=inner_lr, seed=seed)
+        config = LOLADiCEConfig(lookahead=1, inner_lr=inner_lr, seed=seed, baseline=baseline)
         agent = LOLADiCEAgent(config)
         with torch.no_grad():
             agent.policy.logits.copy_(THETA[0])
@@ -162,13 +164,14 @@ def _dice_errors(num_envs: int, seeds: list[int], inner_lr: float) -> tuple[floa
     return float(np.mean(lookahead_errors)), float(np.mean(naive_errors))
 
 
-def test_dice_gradients_converge_to_the_exact_lookahead_gradient():
+@pytest.mark.parametrize("baseline", ["critic", "batch_mean"])
+def test_dice_gradients_converge_to_the_exact_lookahead_gradient(baseline):
     # A large inner step makes the look-ahead part clearly visible in the exact gradient.
     inner_lr = 0.3
     exact_lookahead, exact_naive = _exact_lookahead_gradient(inner_lr)
     assert _relative_error(exact_lookahead, exact_naive) > 0.5
-    small = _dice_errors(256, seeds=list(range(6)), inner_lr=inner_lr)
-    large = _dice_errors(4096, seeds=[200, 201], inner_lr=inner_lr)
+    small = _dice_errors(256, seeds=list(range(6)), inner_lr=inner_lr, baseline=baseline)
+    large = _dice_errors(4096, seeds=[200, 201], inner_lr=inner_lr, baseline=baseline)
     for name, s, l, tol in (("lookahead", small[0], large[0], 0.25), ("naive", small[1], large[1], 0.10)):
         assert l < 0.6 * s, (name, s, l)
         assert l < tol, (name, l)
