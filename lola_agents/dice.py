@@ -42,6 +42,7 @@ import torch
 import coin_game_env
 from lola_agents.opponent_model import fit_opponent_model
 from lola_agents.pg import (
+    FixedTabularAgent,
     OpponentView,
     _check_positive,
     check_finite,
@@ -177,18 +178,6 @@ def dice_objective(
 
 
 # --------------------------------------------------------------------------- agent
-class _FixedTableActor(BaseAgent):
-    """Samples from given memory-1 logits; plays the simulated look-ahead episodes."""
-
-    def __init__(self, logits: torch.Tensor, rng: np.random.Generator) -> None:
-        self.policy = TabularPolicy(logits=logits.detach())
-        self.rng = rng
-
-    def act(self, obs: np.ndarray, state: Any, episode_starts: np.ndarray):
-        actions, log_probs = self.policy.sample(obs, self.rng)
-        return actions, log_probs, state
-
-
 class LOLADiCEAgent(BaseAgent):
     """LOLA-DiCE learner with a tabular memory-1 policy (any seat, any opponent).
 
@@ -271,7 +260,7 @@ class LOLADiCEAgent(BaseAgent):
             )
             if self.sim_env_rng is not None:
                 self.sim_env._rng.bit_generator.state = json.loads(self.sim_env_rng)
-        actors = [_FixedTableActor(own, self.sim_rng), _FixedTableActor(opponent, self.sim_rng)]
+        actors = [FixedTabularAgent(own, self.sim_rng), FixedTabularAgent(opponent, self.sim_rng)]
         if seat == 1:
             actors.reverse()
         batches = collect(self.sim_env, actors, steps)

@@ -305,6 +305,36 @@ def set_rng_state(rng: np.random.Generator, text: str) -> None:
     rng.bit_generator.state = json.loads(text)
 
 
+class FixedTabularAgent(BaseAgent):
+    """A frozen memory-1 policy given by its logits ``[5]`` (order ``[CC, CD, DC, DD, start]``).
+
+    Plays e.g. the final policy of an exact learner (``lola_agents.exact`` parameters)
+    against a sampled learner; LOLA-PG and LOLA-DiCE can read its parameters.
+
+    Args:
+        logits: the 5 logits.
+        seed: seed of the sampling generator, or an existing numpy generator to share.
+    """
+
+    def __init__(self, logits: Any, seed: int | np.random.Generator | None = None) -> None:
+        self.policy = TabularPolicy(logits=torch.as_tensor(logits).detach().float())
+        self.seed = None if isinstance(seed, np.random.Generator) else seed
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    def act(self, obs: np.ndarray, state: Any, episode_starts: np.ndarray):
+        actions, log_probs = self.policy.sample(np.asarray(obs), self.rng)
+        return actions, log_probs, state
+
+    def acting_params(self) -> torch.Tensor:
+        return self.policy.logits.detach()
+
+    def prob_action0(self) -> np.ndarray:
+        return self.policy.prob_action0()
+
+    def config(self) -> dict[str, Any]:
+        return {"logits": self.policy.logits.detach().tolist(), "seed": self.seed}
+
+
 class NaivePGAgent(BaseAgent):
     """Naive actor-critic (NL-PG) with a tabular memory-1 policy and a tabular critic.
 

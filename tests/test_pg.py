@@ -8,11 +8,12 @@ import pytest
 import torch
 
 import coin_game_env
-from lola_agents.dice import LOLADiCEAgent, LOLADiCEConfig, _FixedTableActor, dice_objective
+from lola_agents.dice import LOLADiCEAgent, LOLADiCEConfig, dice_objective
 from lola_agents.exact import GradientBundle, iterated_game_values, make_game
 from lola_agents.fixed import AlwaysDefect, RandomMatrixAgent, TitForTat
 from lola_agents.opponent_model import LOLAOMAgent, fit_opponent_model
 from lola_agents.pg import (
+    FixedTabularAgent,
     LOLAPGAgent,
     LOLAPGConfig,
     NaivePGAgent,
@@ -33,7 +34,7 @@ THETA = torch.tensor([[1.0, -0.5, 0.5, -1.0, 0.8], [0.5, -1.0, 1.0, 0.0, 1.2]])
 def _sample(num_envs: int, seed: int, theta: torch.Tensor = THETA, steps: int = 150):
     env = coin_game_env.make_vec("ipd_v0", num_envs, seed=seed, max_cycles=steps)
     rng = np.random.default_rng(seed)
-    return collect(env, [_FixedTableActor(theta[0], rng), _FixedTableActor(theta[1], rng)], steps)
+    return collect(env, [FixedTabularAgent(theta[0], rng), FixedTabularAgent(theta[1], rng)], steps)
 
 
 def _exact_terms() -> dict[str, torch.Tensor]:
@@ -213,6 +214,22 @@ def test_learners_play_either_seat_against_fixed_strategies(seat):
         result = train("ipd_v0", *pair, updates=2, num_envs=64, seed=0, progress=False)
         assert not torch.equal(learner.policy.logits.detach(), before)
         assert np.isfinite(result.history[-1][f"reward_{seat}"])
+
+
+def test_learners_against_an_exact_learners_policy_and_ippo():
+    from lola_agents import exact
+    from lola_agents.ppo import PPOAgent
+
+    history = exact.train("ipd", "LOLA", "LOLA", exact.ExactSettings(runs=1, updates=5))
+    exact_policy = FixedTabularAgent(history.final_params[0, 0], seed=0)
+    lola = LOLAPGAgent(seed=0)
+    result = train("ipd_v0", exact_policy, lola, updates=2, num_envs=64, seed=0, progress=False)
+    assert torch.equal(lola.opponent.params(), exact_policy.acting_params())  # reads the table
+    assert np.isfinite(result.history[-1]["reward_1"])
+    ippo = PPOAgent.for_env("ipd_v0", 64)
+    om = LOLAOMAgent(seed=0)
+    result = train("ipd_v0", ippo, om, updates=1, num_envs=64, seed=0, progress=False)
+    assert om.model_fits == 1 and np.isfinite(result.history[-1]["agent1/model_nll"])
 
 
 def test_lola_pg_refuses_an_opponent_whose_parameters_it_cannot_read():
