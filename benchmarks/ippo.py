@@ -169,11 +169,15 @@ def markdown_table(report: dict[str, Any]) -> str:
         "seed after training (sampled actions); mean ± std over seeds.  ",
         f"Machine: {report['machine']}; total wall time {report['total_seconds'] / 60:.1f} min.",
         "",
-        "## Iterated prisoner's dilemma (ipd_v0)",
-        "",
-        "| suite | reward/step player_0 | reward/step player_1 | P(C) of player_0: start / CC / CD / DC / DD | game steps | s/seed | expectation |",
-        "|---|---|---|---|---|---|---|",
     ]
+    envs = {entry["env_id"][:3] for entry in report["suites"].values()}
+    if "ipd" in envs:
+        lines += [
+            "## Iterated prisoner's dilemma (ipd_v0)",
+            "",
+            "| suite | reward/step player_0 | reward/step player_1 | P(C) of player_0: start / CC / CD / DC / DD | game steps | s/seed | expectation |",
+            "|---|---|---|---|---|---|---|",
+        ]
     for name, entry in report["suites"].items():
         if not entry["env_id"].startswith("ipd"):
             continue
@@ -186,13 +190,14 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"| {name} | {_fmt(s['reward_per_step_0'])} | {_fmt(s['reward_per_step_1'])} | {coop} | "
             f"{entry['game_steps']:,} | {s['train_seconds'][0]:.0f} | {entry['expectation']} |"
         )
-    lines += [
-        "",
-        "## Coin game (coin_game_v0, 3x3, 150 steps)",
-        "",
-        "| suite | own-coin rate | pickups/step (both) | reward/step player_0 | reward/step player_1 | game steps | s/seed | expectation |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    if "coi" in envs:
+        lines += [
+            "",
+            "## Coin game (coin_game_v0, 3x3, 150 steps)",
+            "",
+            "| suite | own-coin rate | pickups/step (both) | reward/step player_0 | reward/step player_1 | game steps | s/seed | expectation |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
     for name, entry in report["suites"].items():
         if not entry["env_id"].startswith("coin"):
             continue
