@@ -205,3 +205,22 @@ def test_circular_conv_equals_conv2d_with_circular_padding(grid_size: int) -> No
     x = torch.randn(6, 4, grid_size, grid_size)
     padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="circular")
     torch.testing.assert_close(conv(x), torch.nn.functional.conv2d(padded, conv.weight, conv.bias))
+
+
+@pytest.mark.parametrize(
+    "env_options",
+    [{"grid_size": 4}, {"stay_action": True}, {"num_coins": 2}, {"egocentric": True}],
+)
+def test_variants_of_the_coin_game(env_options: dict) -> None:
+    """A LOLA-DiCE update on each coin-game variant (options checked against the learner by CoinPreset)."""
+    agent_fields = {"grid_size": env_options.get("grid_size", 3),
+                    "num_actions": 5 if env_options.get("stay_action") else 4,
+                    "egocentric_env": env_options.get("egocentric", False)}
+    config = tiny("mlp", "lola_dice", **agent_fields)
+    CoinPreset(num_envs=GAMES, max_cycles=STEPS, updates=1, agent=config, env_options=env_options)
+    a, b = pair(config)
+    venv = coin_game_env.make_vec("coin_game_v0", GAMES, seed=0, max_cycles=STEPS, **env_options)
+    batches = collect(venv, [a, b], STEPS)
+    before = params(b)
+    b.learn(batches[1], batches[0])
+    assert changed(before, b) > 1e-6
