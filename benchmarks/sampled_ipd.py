@@ -14,8 +14,10 @@ Learners (self-play: both seats run the same learner with different seeds):
 Per run: the exact reward per step ``(1 - gamma) V`` of the final policies
 (``lola_agents.exact``), the sampled reward per step of the last updates,
 TFT-likeness (IPD) and Nash (IMP) of each agent (``lola_agents.metrics``).
-Writes into ``--out`` (default benchmarks/results/sampled/): results.json,
-results.md and learning-curve PNGs.
+Writes into ``--out`` (default benchmarks/results/sampled/): runs.jsonl (one
+line per finished run, with learning curves; an interrupted benchmark resumes
+from it), results.json (summary + final state of each run), results.md and
+learning-curve PNGs.
 """
 
 from __future__ import annotations
@@ -58,11 +60,15 @@ LABELS = {
 }
 
 
-def learner_settings(learner: str, quick: bool) -> dict[str, Any]:
-    """Batch, number of updates and agent factory name of one learner."""
+def learner_settings(learner: str, quick: bool, updates: int | None = None) -> dict[str, Any]:
+    """Batch (episodes of 150 steps) and number of updates of one learner (paper: 200 updates)."""
     if learner.startswith("dice"):
-        return {"num_envs": 64, "updates": 60 if quick else 200, "lookahead": int(learner[4:])}
-    return {"num_envs": 1000 if quick else 4000, "updates": 20 if quick else 50}
+        settings = {"num_envs": 64, "updates": 60 if quick else 200, "lookahead": int(learner[4:])}
+    else:
+        settings = {"num_envs": 1000 if quick else 4000, "updates": 20 if quick else 200}
+    if updates is not None:
+        settings["updates"] = updates
+    return settings
 
 
 def make_agents(learner: str, game: str, seed: int, settings: dict[str, Any]) -> list[Any]:
@@ -81,15 +87,15 @@ def make_agents(learner: str, game: str, seed: int, settings: dict[str, Any]) ->
     return [cls(gamma=gamma, seed=s) for s in seeds]
 
 
-def run_one(job: tuple[str, str, int, bool]) -> dict[str, Any]:
-    """Train one self-play pair; return its summary and learning curves."""
-    learner, game, seed, quick = job
+def run_one(job: tuple[str, str, int, bool, int]) -> dict[str, Any]:
+    """Train one self-play pair; return its summary and learning curves (3 decimals)."""
+    learner, game, seed, quick, updates = job
     torch.set_num_threads(1)
     from lola_agents import metrics
     from lola_agents.exact import iterated_game_values
     from lola_agents.trainer import train
 
-    settings = learner_settings(learner, quick)
+    settings = learner_settings(learner, quick, updates)
     agents = make_agents(learner, game, seed, settings)
     env_id, payoffs, gamma = GAMES[game]
     start = time.perf_counter()
@@ -112,10 +118,13 @@ def run_one(job: tuple[str, str, int, bool]) -> dict[str, Any]:
         "p_action0": probs.tolist(),
         "is_tft": metrics.is_tit_for_tat(probs).tolist(),
         "at_nash": metrics.is_at_nash(probs).tolist(),
-        "curve_reward": [[row["reward_0"], row["reward_1"]] for row in result.history],
-        "curve_p_action0": [
-            [[row[f"p_action0_{i}_{s}"] for s in STATES] for i in range(2)] for row in result.history
-        ],
+        "curve_reward": np.round(
+            [[row["reward_0"], row["reward_1"]] for row in result.history], 3
+        ).tolist(),
+        "curve_p_action0": np.round(
+            [[[row[f"p_action0_{i}_{s}"] for s in STATES] for i in range(2)] for row in result.history],
+            3,
+        ).tolist(),
     }
 
 
@@ -244,6 +253,10 @@ def main(argv: list[str] | None = None) -> None:
         help="per-group run counts, e.g. 'nl_pg/imp=5,lola_om/ipd=5' (overrides --seeds)",
     )
     parser.add_argument(
+        "--updates-for", default="",
+        help="per-group update counts, e.g. 'lola_om/ipd=50' (default: 200, quick: 20/60)",
+    )
+    parser.add_argument(
         "--fresh", action="store_true",
         help="ignore finished runs in OUT/runs.jsonl (default: skip them, so an interrupted "
         "benchmark continues where it stopped)",
@@ -253,6 +266,10 @@ def main(argv: list[str] | None = None) -> None:
     for item in filter(None, args.seeds_for.split(",")):
         group, count = item.split("=")
         seeds_for[tuple(group.split("/"))] = int(count)
+    updates_for = {}
+    for item in filter(None, args.updates_for.split(",")):
+        group, count = item.split("=")
+        updates_for[tuple(group.split("/"))] = int(count)
     learners = args.learners.split(",")
     unknown = sorted(set(learners) - set(LABELS))
     if unknown:
@@ -265,7 +282,8 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             seeds = 3 if args.quick else (args.dice_seeds if learner.startswith("dice") else args.seeds)
             seeds = seeds_for.get((learner, game), seeds)
-            jobs += [(learner, game, seed, args.quick) for seed in range(seeds)]
+            updates = learner_settings(learner, args.quick, updates_for.get((learner, game)))["updates"]
+            jobs += [(learner, game, seed, args.quick, updates) for seed in range(seeds)]
     args.out.mkdir(parents=True, exist_ok=True)
     # Every finished run is appended here at once, so an interrupted benchmark loses nothing.
     runs_file = args.out / "runs.jsonl"
@@ -274,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         finished = [json.loads(line) for line in runs_file.read_text().splitlines() if line.strip()]
     elif runs_file.exists():
         runs_file.unlink()
-    done = {(r["learner"], r["game"], r["seed"], r["quick"]) for r in finished}
+    done = {(r["learner"], r["game"], r["seed"], r["quick"], r["updates"]) for r in finished}
     todo = [job for job in jobs if job not in done]
     print(f"{len(todo)} runs to do ({len(jobs) - len(todo)} already in {runs_file}) "
           f"on {args.workers} worker(s)", flush=True)
@@ -298,13 +316,15 @@ def main(argv: list[str] | None = None) -> None:
     runs = [
         json.loads(line) for line in runs_file.read_text().splitlines() if line.strip()
     ]
-    runs = [r for r in runs if (r["learner"], r["game"], r["seed"], r["quick"]) in wanted]
+    runs = [r for r in runs if (r["learner"], r["game"], r["seed"], r["quick"], r["updates"]) in wanted]
     summary = summarize(runs)
     command = "python -m benchmarks.sampled_ipd " + " ".join(argv if argv is not None else os.sys.argv[1:])
     payload = {
         "command": command, "quick": args.quick, "wall_seconds": time.perf_counter() - start,
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count()},
-        "summary": summary, "runs": runs,
+        "summary": summary,
+        # Final state of every run; the learning curves are in runs.jsonl.
+        "runs": [{k: v for k, v in r.items() if not k.startswith("curve_")} for r in runs],
     }
     results_file.write_text(json.dumps(payload, indent=1))
     write_markdown(summary, args.out, command)
