@@ -9,7 +9,8 @@ Learners (self-play: both seats run the same learner with different seeds):
 * ``nl_pg``, ``lola_pg``, ``lola_om``: paper IPD-PG settings, 4000 episodes of
   150 steps per update, lr 1, critic lr 1 (IMP: gamma 0.9);
 * ``dice0`` .. ``dice3``: LOLA-DiCE with k = 0..3 look-ahead steps, paper
-  settings (batch 64, inner lr 0.1, outer lr 0.2, 200 updates).
+  settings (batch 64, inner lr 0.1, outer lr 0.2, 200 updates);
+  ``dice1_inner0.3``, ``dice2_inner0.3``: the official script's inner lr 0.3.
 
 Per run: the exact reward per step ``(1 - gamma) V`` of the final policies
 (``lola_agents.exact``), the sampled reward per step of the last updates,
@@ -57,13 +58,19 @@ LABELS = {
     "nl_pg": "NL-PG", "lola_pg": "LOLA-PG", "lola_om": "LOLA-OM",
     "dice0": "DiCE k=0 (naive)", "dice1": "LOLA-DiCE k=1", "dice2": "LOLA-DiCE k=2",
     "dice3": "LOLA-DiCE k=3",
+    "dice1_inner0.3": "LOLA-DiCE k=1, inner lr 0.3",
+    "dice2_inner0.3": "LOLA-DiCE k=2, inner lr 0.3",
 }
 
 
 def learner_settings(learner: str, quick: bool, updates: int | None = None) -> dict[str, Any]:
     """Batch (episodes of 150 steps) and number of updates of one learner (paper: 200 updates)."""
     if learner.startswith("dice"):
-        settings = {"num_envs": 64, "updates": 60 if quick else 200, "lookahead": int(learner[4:])}
+        # "dice<k>" or "dice<k>_inner<lr>" (the official script's inner lr is 0.3, the paper's 0.1)
+        name, _, inner = learner.partition("_inner")
+        settings = {"num_envs": 64, "updates": 60 if quick else 200, "lookahead": int(name[4:])}
+        if inner:
+            settings["inner_lr"] = float(inner)
     else:
         settings = {"num_envs": 1000 if quick else 4000, "updates": 20 if quick else 200}
     if updates is not None:
@@ -79,8 +86,9 @@ def make_agents(learner: str, game: str, seed: int, settings: dict[str, Any]) ->
     gamma = GAMES[game][2]
     seeds = (2 * seed + 1000, 2 * seed + 1001)  # distinct from the env seed stream
     if learner.startswith("dice"):
+        inner = {"inner_lr": settings["inner_lr"]} if "inner_lr" in settings else {}
         return [
-            LOLADiCEAgent(lookahead=settings["lookahead"], gamma=gamma, game=GAMES[game][0], seed=s)
+            LOLADiCEAgent(lookahead=settings["lookahead"], gamma=gamma, game=GAMES[game][0], seed=s, **inner)
             for s in seeds
         ]
     cls = {"nl_pg": NaivePGAgent, "lola_pg": LOLAPGAgent, "lola_om": LOLAOMAgent}[learner]
