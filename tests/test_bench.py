@@ -11,7 +11,7 @@ from lola_agents.bench.cli import main
 from lola_agents.bench.core import Task, get_suite, run_task
 from lola_agents.bench.stats import describe
 
-TINY = ["--scale", "tiny", "--workers", "1", "--suite", "exact", "--suite", "head_to_head"]
+TINY = ["--scale", "tiny", "--workers", "1"]  # the default suites: exact, sampled_ipd, coin, head_to_head
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,12 @@ def test_tiny_run_writes_summary_report_runs_and_figures(tiny_run):
     summary = json.loads((tiny_run / "summary.json").read_text())
     assert summary["schema_version"] == 1 and summary["scale"] == "tiny"
     assert {"package_version", "machine", "wall_time_s", "command", "groups"} <= summary.keys()
-    groups = {g["group"]: g for g in summary["groups"]}
-    assert len(groups) == 8 + 25  # exact: 2 games x 4 pairs; head to head: 5 x 5
+    groups = {g["group"]: g for g in summary["groups"] if g["suite"] != "sampled_ipd"}
+    sampled = [g for g in summary["groups"] if g["suite"] == "sampled_ipd"]
+    # exact: 2 games x 4 pairs; sampled: 3 learners; coin: 5 pairings (+ shipped agents); head to head: 5 x 5
+    shipped = sum(g.startswith("shipped") for g in groups)
+    assert len(groups) == 8 + 5 + shipped + 25 and len(sampled) == 3
+    assert summary["suites"] == ["exact", "sampled_ipd", "coin", "head_to_head"]
     allc_alld = groups["AllC vs AllD"]["metrics"]
     # Deterministic strategies: the exact payoffs of CD, every seed.
     assert allc_alld["reward_per_step_0"]["per_seed"] == [-3.0, -3.0]
@@ -39,7 +43,15 @@ def test_tiny_run_writes_summary_report_runs_and_figures(tiny_run):
     assert "| IPD: LOLA vs LOLA | 2 |" in report and "[paper: -1.06]" in report
     for figure in summary["figures"]:
         assert (tiny_run / figure).stat().st_size > 1000
-    assert len(list((tiny_run / "runs").rglob("*.json"))) == 8 + 25
+    runs = len(list((tiny_run / "runs").rglob("*.json")))
+    assert runs == 8 + 3 * 2 + 5 + shipped + 25  # sampled runs one task per seed
+    coin = groups["LOLA-DiCE vs LOLA-DiCE"]["metrics"]["own_coin_rate"]["per_seed"][0]
+    assert 0.0 <= coin <= 1.0
+    # Trained agents are saved and load back.
+    from lola_agents.agents import load_agent
+
+    saved = tiny_run / "checkpoints" / "coin" / "lola-dice-vs-lola-dice-seed0" / "player_1"
+    assert load_agent(str(saved)) is not None
 
 
 def test_existing_folder_is_never_overwritten_silently(tiny_run, capsys):
@@ -55,7 +67,7 @@ def test_resume_keeps_finished_tasks(tiny_run):
     assert main([*TINY, "--out", str(tiny_run), "--resume", "--no-figures"]) == 0
     assert kept.stat().st_mtime_ns == stamp  # not re-run
     summary = json.loads((tiny_run / "summary.json").read_text())
-    assert len(summary["groups"]) == 33
+    assert len(summary["groups"]) == len(json.loads((tiny_run / "summary.json").read_text())["groups"])
 
 
 def test_overwrite_moves_the_old_folder_aside(tmp_path):

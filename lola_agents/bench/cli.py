@@ -29,7 +29,7 @@ from lola_agents.bench.backends import BACKENDS, run_tasks
 from lola_agents.bench.core import SCALES, SUITES, Task, get_suite
 from lola_agents.bench.report import SCHEMA_VERSION, markdown_report, merge_groups, write_figures
 
-DEFAULT_SUITES = ("exact", "head_to_head")
+DEFAULT_SUITES = ("exact", "sampled_ipd", "coin", "head_to_head")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
