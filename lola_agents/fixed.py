@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from coin_game_env import coin_game
 from lola_agents.rollout import BaseAgent
 
 # Matrix-game observation indices (coin_game_env.matrix_game): CC, CD, DC, DD, start.
@@ -44,8 +45,9 @@ NUM_MATRIX_STATES = 5
 MATRIX_START_STATE = 4
 
 # Coin-game moves as (row, col) steps, indexed by action.
-COIN_MOVES = np.array([[0, 1], [0, -1], [1, 0], [-1, 0]], dtype=np.int64)
-COIN_ACTION_NAMES = ("right", "left", "down", "up")
+# The four moves of the coin game's rules (no stay), read from the game itself.
+COIN_MOVES = np.array(coin_game.MOVES[:4], dtype=np.int64)
+COIN_ACTION_NAMES = coin_game.ACTION_NAMES[:4]
 
 
 class SeededAgent(BaseAgent):
