@@ -336,7 +336,7 @@ ParamDict = dict[str, torch.Tensor]
 
 @dataclass
 class PolicyView:
-    """A policy the learner can evaluate at any parameters: module + parameters (+ seat)."""
+    """A policy the learner can evaluate at any parameters: its module and its current parameters."""
 
     module: nn.Module
     params: ParamDict
