@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from lola_agents.dice import LOLADiCEAgent
+from lola_agents.opponent_model import LOLAOMAgent
 from lola_agents.pg import LOLAPGAgent, NaivePGAgent, NonFiniteUpdateError
 from lola_agents.trainer import CHECKPOINT_FILE, CSV_FILE, load_checkpoint, train
 
@@ -38,13 +40,22 @@ def test_same_seed_is_bit_identical_and_other_seed_differs():
     assert not torch.equal(first[0], other[0])
 
 
-def test_resume_in_new_objects_matches_uninterrupted_run(tmp_path: Path):
-    straight = _final(train("ipd_v0", *_lola_pair(), updates=6, seed=1, **SMALL))
+def _om_pair() -> tuple[LOLAOMAgent, LOLAOMAgent]:
+    return LOLAOMAgent(seed=5, lr=0.5), LOLAOMAgent(seed=6, lr=0.5)
+
+
+def _dice_pair() -> tuple[LOLADiCEAgent, LOLADiCEAgent]:
+    return tuple(LOLADiCEAgent(seed=s, lookahead=2, sim_envs=16) for s in (7, 8))
+
+
+@pytest.mark.parametrize("make_pair", [_lola_pair, _om_pair, _dice_pair], ids=["lola_pg", "lola_om", "dice"])
+def test_resume_in_new_objects_matches_uninterrupted_run(tmp_path: Path, make_pair):
+    straight = _final(train("ipd_v0", *make_pair(), updates=6, seed=1, **SMALL))
     log_dir = tmp_path / "run"
-    train("ipd_v0", *_lola_pair(), updates=3, seed=1, log_dir=log_dir, checkpoint_every=1, **SMALL)
+    train("ipd_v0", *make_pair(), updates=3, seed=1, log_dir=log_dir, checkpoint_every=1, **SMALL)
     # New agent objects, fresh-from-config, as after a restart.
     resumed = train(
-        "ipd_v0", *_lola_pair(), updates=6, seed=1, log_dir=log_dir,
+        "ipd_v0", *make_pair(), updates=6, seed=1, log_dir=log_dir,
         checkpoint_every=1, resume=True, **SMALL,
     )
     assert resumed.resumed_from == 3
