@@ -7,7 +7,8 @@
 Learners (self-play: both seats run the same learner with different seeds):
 
 * ``nl_pg``, ``lola_pg``, ``lola_om``: paper IPD-PG settings, 4000 episodes of
-  150 steps per update, lr 1, critic lr 1 (IMP: gamma 0.9);
+  150 steps per update, lr 1, critic lr 1 (IMP: gamma 0.9); ``lola_om_steps50``:
+  LOLA-OM with 50 model-fitting steps at every update (the paper: 1 after the first);
 * ``dice0`` .. ``dice3``: LOLA-DiCE with k = 0..3 look-ahead steps, paper
   settings (batch 64, inner lr 0.1, outer lr 0.2, 200 updates);
   ``dice1_inner0.3``, ``dice2_inner0.3``: the official script's inner lr 0.3.
@@ -56,6 +57,7 @@ TARGETS = {  # issue 6
 }
 LABELS = {
     "nl_pg": "NL-PG", "lola_pg": "LOLA-PG", "lola_om": "LOLA-OM",
+    "lola_om_steps50": "LOLA-OM, 50 model steps per update",
     "dice0": "DiCE k=0 (naive)", "dice1": "LOLA-DiCE k=1", "dice2": "LOLA-DiCE k=2",
     "dice3": "LOLA-DiCE k=3",
     "dice1_inner0.3": "LOLA-DiCE k=1, inner lr 0.3",
@@ -91,6 +93,8 @@ def make_agents(learner: str, game: str, seed: int, settings: dict[str, Any]) ->
             LOLADiCEAgent(lookahead=settings["lookahead"], gamma=gamma, game=GAMES[game][0], seed=s, **inner)
             for s in seeds
         ]
+    if learner == "lola_om_steps50":  # variant: refit the opponent model harder every update
+        return [LOLAOMAgent(gamma=gamma, seed=s, om_steps=50) for s in seeds]
     cls = {"nl_pg": NaivePGAgent, "lola_pg": LOLAPGAgent, "lola_om": LOLAOMAgent}[learner]
     return [cls(gamma=gamma, seed=s) for s in seeds]
 
