@@ -9,6 +9,7 @@ episode ends bool ``[num_envs]``. Games that end are reset in the same call
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,16 @@ class VecEnv:
             obs = self.core.reset(self._rng, mask=None if ended.all() else ended)
             self._returns[ended] = 0.0
         return obs, out.rewards, out.terminated, out.truncated, info
+
+    @property
+    def rng_state(self) -> str:
+        """The state of the generator behind every random draw, as JSON text
+        (for checkpoints: restoring it replays the same draws)."""
+        return json.dumps(self._rng.bit_generator.state)
+
+    @rng_state.setter
+    def rng_state(self, state: str) -> None:
+        self._rng.bit_generator.state = json.loads(state)
 
     def render(self) -> np.ndarray | str | None:
         """Picture of game 0 in the chosen render_mode."""

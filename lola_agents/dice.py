@@ -31,7 +31,6 @@ Farquhar et al. 2019), which trades bias for variance.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -259,7 +258,7 @@ class LOLADiCEAgent(BaseAgent):
                 self.cfg.game, num_envs, seed=self.cfg.seed, max_cycles=steps
             )
             if self.sim_env_rng is not None:
-                self.sim_env._rng.bit_generator.state = json.loads(self.sim_env_rng)
+                self.sim_env.rng_state = self.sim_env_rng
         actors = [FixedTabularAgent(own, self.sim_rng), FixedTabularAgent(opponent, self.sim_rng)]
         if seat == 1:
             actors.reverse()
@@ -344,7 +343,7 @@ class LOLADiCEAgent(BaseAgent):
 
     def state_dict(self) -> dict[str, Any]:
         sim_rng = (
-            json.dumps(self.sim_env._rng.bit_generator.state) if self.sim_env is not None
+            self.sim_env.rng_state if self.sim_env is not None
             else self.sim_env_rng
         )
         return {

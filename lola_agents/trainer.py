@@ -305,7 +305,7 @@ def train(
             if hasattr(me, "set_opponent"):
                 me.set_opponent(other)
         torch.set_rng_state(payload["torch_rng"])
-        venv._rng.bit_generator.state = json.loads(payload["env_rng"])
+        venv.rng_state = payload["env_rng"]
         history = json.loads(payload["history"])
         start = int(payload["update"])
 
@@ -339,7 +339,7 @@ def train(
                         _agent_state(agent, i, log_path, update + 1) for i, agent in enumerate(agents)
                     ],
                     "torch_rng": torch.get_rng_state(),
-                    "env_rng": json.dumps(venv._rng.bit_generator.state),
+                    "env_rng": venv.rng_state,
                     "history": json.dumps(history),
                 }
                 save_checkpoint(ckpt_path, payload)
