@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 import coin_game_env
+from coin_game_env.matrix_game import STATE_NAMES
 from lola_agents.rollout import Agent, Batch, Rollout
 
-MATRIX_STATE_NAMES = ("CC", "CD", "DC", "DD", "start")
+MATRIX_STATE_NAMES = STATE_NAMES  # observation order: CC, CD, DC, DD, start
 
 
 def reward_per_step(batch: Batch) -> float:

@@ -45,13 +45,14 @@ import numpy as np
 import torch
 
 import coin_game_env
+from coin_game_env.matrix_game import STATE_NAMES
+from lola_agents.evaluation import action_given_state
 from lola_agents.pg import NonFiniteUpdateError
 from lola_agents.rollout import Batch, collect
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CSV_FILE = "progress.csv"
 CHECKPOINT_FORMAT = 1
-STATE_NAMES = ("CC", "CD", "DC", "DD", "start")
 
 __all__ = ["NonFiniteUpdateError", "TrainResult", "train", "load_checkpoint"]
 
@@ -76,16 +77,17 @@ class TrainResult:
 
 
 def _p_action0(agent: Any, batch: Batch) -> list[float]:
-    """P(action 0 | state) ``[5]``: from the policy if it has a table, else empirical from the batch."""
+    """P(action 0 | state) ``[5]``: from the policy if it has a table, else empirical from
+    the batch (:func:`lola_agents.evaluation.action_given_state`); [] for non-matrix games."""
     if hasattr(agent, "prob_action0"):
         return [float(p) for p in agent.prob_action0()]
-    obs = batch.obs if batch.obs.dim() == 2 else batch.obs.argmax(-1)
-    if obs.dtype != torch.int64 or obs.dim() != 2:
+    obs = batch.obs
+    integer_states = obs.dim() == 2 and obs.dtype == torch.int64
+    one_hot_states = obs.dim() == 3 and obs.shape[-1] == len(STATE_NAMES)
+    if not (integer_states or one_hot_states):
         return []
-    states, actions = obs.reshape(-1), batch.actions.reshape(-1)
-    visits = torch.bincount(states, minlength=5).double()
-    zeros = torch.bincount(states[actions == 0], minlength=5).double()
-    return [float(z / v) if v > 0 else math.nan for z, v in zip(zeros, visits, strict=True)]
+    table = action_given_state(batch)["p_action0"]
+    return [math.nan if table[name] is None else table[name] for name in STATE_NAMES]
 
 
 def _update_row(update: int, batches: list[Batch], agents: list[Any], learn_logs: list[dict]) -> dict[str, float]:
