@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
-STATE_INDEX = {"CC": 0, "CD": 1, "DC": 2, "DD": 3, "start": 4}
+from coin_game_env.matrix_game import STATE_NAMES
+
+STATE_INDEX = {name: index for index, name in enumerate(STATE_NAMES)}  # CC 0 ... start 4
 NASH_TOLERANCE = 0.1
 
 

@@ -15,8 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from coin_game_env.matrix_game import STATE_NAMES
+
 NUM_LOGITS = 5
-LOGIT_NAMES = ("CC", "CD", "DC", "DD", "start")  # = observation index order
+LOGIT_NAMES = STATE_NAMES  # = observation index order: CC, CD, DC, DD, start
 
 
 def memory1_log_prob(logits: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

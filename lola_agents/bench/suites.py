@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from coin_game_env.matrix_game import STATE_NAMES
 from lola_agents.bench.core import Suite, Task, register_suite
 
-STATES = ("CC", "CD", "DC", "DD", "start")  # memory-1 policy order = observation index
+STATES = STATE_NAMES  # memory-1 policy order = observation index: CC, CD, DC, DD, start
 
 SEEDS_BY_SCALE = {"tiny": 2, "quick": 10, "paper": 50}
 
