@@ -52,7 +52,7 @@ from lola_agents.pg import (
     rng_state,
     set_rng_state,
 )
-from lola_agents.policies import TabularCritic, TabularPolicy, memory1_log_prob
+from lola_agents.policies import TabularActor, TabularCritic, TabularPolicy, memory1_log_prob
 from lola_agents.rollout import BaseAgent, Batch, collect, read_config
 
 OPTIMIZERS = ("adam", "sgd")
@@ -177,7 +177,7 @@ def dice_objective(
 
 
 # --------------------------------------------------------------------------- agent
-class LOLADiCEAgent(BaseAgent):
+class LOLADiCEAgent(TabularActor, BaseAgent):
     """LOLA-DiCE learner with a tabular memory-1 policy (any seat, any opponent).
 
     Against an agent that exposes its parameters (:meth:`acting_params`, e.g.
@@ -213,19 +213,6 @@ class LOLADiCEAgent(BaseAgent):
         self._acting_logits = self.policy.logits.detach().clone()
         self.opponent: OpponentView | None = None
         self.updates = 0
-
-    # -- acting
-    def act(self, obs: np.ndarray, state: Any, episode_starts: np.ndarray):
-        self._acting_logits = self.policy.logits.detach().clone()
-        actions, log_probs = self.policy.sample(np.asarray(obs), self.rng)
-        return actions, log_probs, state
-
-    def acting_params(self) -> torch.Tensor:
-        """Logits ``[5]`` that produced the latest actions."""
-        return self._acting_logits
-
-    def prob_action0(self) -> np.ndarray:
-        return self.policy.prob_action0()
 
     def set_opponent(self, opponent: Any) -> None:
         """Read access to the opponent's parameters (ignored with ``opponent_model=True``)."""

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lola_agents.policies import TabularCritic, TabularPolicy, memory1_log_prob
+from lola_agents.policies import TabularActor, TabularCritic, TabularPolicy, memory1_log_prob
 from lola_agents.rollout import BaseAgent, Batch, read_config
 
 
@@ -335,7 +335,7 @@ class FixedTabularAgent(BaseAgent):
         return {"logits": self.policy.logits.detach().tolist(), "seed": self.seed}
 
 
-class NaivePGAgent(BaseAgent):
+class NaivePGAgent(TabularActor, BaseAgent):
     """Naive actor-critic (NL-PG) with a tabular memory-1 policy and a tabular critic.
 
     An :class:`~lola_agents.rollout.Agent`: :meth:`act` samples from the policy,
@@ -361,22 +361,6 @@ class NaivePGAgent(BaseAgent):
         self.rng = np.random.default_rng([self.cfg.seed, 1])
         self._acting_logits = self.policy.logits.detach().clone()
         self.updates = 0
-
-    # -- acting
-    def act(
-        self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, Any]:
-        self._acting_logits = self.policy.logits.detach().clone()
-        actions, log_probs = self.policy.sample(np.asarray(obs), self.rng)
-        return actions, log_probs, state
-
-    def acting_params(self) -> torch.Tensor:
-        """Logits ``[5]`` that produced the latest actions (unchanged by a later :meth:`learn`)."""
-        return self._acting_logits
-
-    def prob_action0(self) -> np.ndarray:
-        """P(action 0 | state) ``[5]`` in order ``[CC, CD, DC, DD, start]``."""
-        return self.policy.prob_action0()
 
     # -- learning
     def policy_direction(

@@ -108,3 +108,29 @@ class TabularCritic(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Values of env states ``obs`` (int64, any shape) -> float32, same shape."""
         return self.values[obs]
+
+
+class TabularActor:
+    """Acting of a learner with a :class:`TabularPolicy` ``self.policy`` and a numpy
+    generator ``self.rng``: samples actions and keeps the logits that produced them
+    (LOLA-style learners read the acting parameters, not later ones)."""
+
+    policy: TabularPolicy
+    rng: np.random.Generator
+    _acting_logits: torch.Tensor
+
+    def act(
+        self, obs: np.ndarray, state: object, episode_starts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, object]:
+        self._acting_logits = self.policy.logits.detach().clone()
+        actions, log_probs = self.policy.sample(np.asarray(obs), self.rng)
+        return actions, log_probs, state
+
+    def acting_params(self) -> torch.Tensor:
+        """Logits ``[5]`` that produced the latest actions (unchanged by a later ``learn``)."""
+        return self._acting_logits
+
+    def prob_action0(self) -> np.ndarray:
+        """P(action 0 | state) ``[5]`` in order ``[CC, CD, DC, DD, start]``."""
+        return self.policy.prob_action0()
+
