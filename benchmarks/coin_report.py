@@ -51,8 +51,24 @@ def load_runs(preset: str) -> dict[str, list[dict[str, Any]]]:
     for file in sorted(RESULTS.glob(f"{preset}_*_seed*.json")):
         record = json.loads(file.read_text())
         if "evaluation" in record and not file.stem.endswith("_smoke"):
-            runs["-".join(record["pair"])].append(record)
+            tag = file.stem.split(f"_seed{record['seed']}", 1)[1]  # e.g. "_eta0.01": another setting
+            record["run_name"] = file.stem
+            runs["-".join(record["pair"]) + tag].append(record)
     return runs
+
+
+def load_lola(run_name: str, seat: int, config: dict[str, Any]) -> Any:
+    """A trained CoinLOLAAgent: the saved final agent, else the trainer's last checkpoint."""
+    from lola_agents.coin_lola import CoinLOLAAgent
+    from lola_agents.trainer import load_checkpoint
+
+    final = Path("runs/coin") / run_name / "final" / f"player_{seat}"
+    if final.exists():
+        return CoinLOLAAgent.load(final)
+    payload = load_checkpoint(Path("runs/coin") / run_name / "checkpoint.pt")
+    agent = CoinLOLAAgent(**config)
+    agent.load_state_dict(payload["agents"][seat]["state"])
+    return agent
 
 
 def cross_play(runs: dict[str, list[dict[str, Any]]], episodes: int = 1000) -> dict[str, Any]:
@@ -60,7 +76,6 @@ def cross_play(runs: dict[str, list[dict[str, Any]]], episodes: int = 1000) -> d
     seed k), and IPPO's player_0 against LOLA's player_1."""
     import torch
 
-    from lola_agents.coin_lola import CoinLOLAAgent
     from lola_agents.evaluation import evaluate
     from lola_agents.ppo import PPOAgent
 
@@ -69,12 +84,11 @@ def cross_play(runs: dict[str, list[dict[str, Any]]], episodes: int = 1000) -> d
     ippo_by_seed = {r["seed"]: r for r in runs.get("ippo-ippo", [])}
     for record in runs.get("lola-lola", []):
         seed = record["seed"]
-        lola_dir = Path("runs/coin") / f"fast_lola-lola_seed{seed}" / "final"
         ippo_dir = Path("runs/coin") / f"fast_ippo-ippo_seed{seed}" / "final"
-        if seed not in ippo_by_seed or not lola_dir.exists() or not ippo_dir.exists():
+        if seed not in ippo_by_seed or not ippo_dir.exists():
             continue
         env = record["env_options"]
-        lola = [CoinLOLAAgent.load(lola_dir / f"player_{i}") for i in (0, 1)]
+        lola = [load_lola(record["run_name"], i, record["agent_configs"][i]) for i in (0, 1)]
         ippo = [PPOAgent.load(ippo_dir / f"player_{i}") for i in (0, 1)]
         for key, (a, b) in (("lola_as_player_0", (lola[0], ippo[1])), ("lola_as_player_1", (ippo[0], lola[1]))):
             r = evaluate("coin_game_v0", a, b, episodes=episodes, seed=777 + seed, **env)
@@ -169,6 +183,8 @@ def plot(runs: dict[str, list[dict[str, Any]]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for pair, records in sorted(runs.items()):
+        if pair not in LABELS:  # the figure shows the four main pairings
+            continue
         length = min(len(r["curve"]) for r in records)
         updates = np.arange(1, length + 1)
         own = np.array([[c["own_coin_rate"] for c in r["curve"][:length]] for r in records])
