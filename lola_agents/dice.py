@@ -31,8 +31,7 @@ Farquhar et al. 2019), which trades bias for variance.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -53,7 +52,7 @@ from lola_agents.pg import (
     set_rng_state,
 )
 from lola_agents.policies import TabularActor, TabularCritic, TabularPolicy, memory1_log_prob
-from lola_agents.rollout import BaseAgent, Batch, collect, read_config
+from lola_agents.rollout import Batch, StatefulAgent, collect
 
 OPTIMIZERS = ("adam", "sgd")
 BASELINES = ("critic", "batch_mean", "none")
@@ -177,7 +176,7 @@ def dice_objective(
 
 
 # --------------------------------------------------------------------------- agent
-class LOLADiCEAgent(TabularActor, BaseAgent):
+class LOLADiCEAgent(TabularActor, StatefulAgent):
     """LOLA-DiCE learner with a tabular memory-1 policy (any seat, any opponent).
 
     Against an agent that exposes its parameters (:meth:`acting_params`, e.g.
@@ -187,6 +186,8 @@ class LOLADiCEAgent(TabularActor, BaseAgent):
     Args:
         config: hyper-parameters; keyword overrides are applied on top.
     """
+
+    config_class = LOLADiCEConfig
 
     name = "LOLA-DiCE"
 
@@ -365,14 +366,3 @@ class LOLADiCEAgent(TabularActor, BaseAgent):
         self._acting_logits = state["acting_logits"].clone()
         self.updates = int(state["updates"])
 
-    def save(self, path: str | Path) -> None:
-        super().save(path)
-        torch.save(self.state_dict(), Path(path) / "state.pt")
-
-    @classmethod
-    def load(cls, path: str | Path) -> LOLADiCEAgent:
-        payload = read_config(path, cls.__name__)
-        known = {f.name for f in fields(LOLADiCEConfig)}
-        agent = cls(LOLADiCEConfig(**{k: v for k, v in payload["config"].items() if k in known}))
-        agent.load_state_dict(torch.load(Path(path) / "state.pt", weights_only=True))
-        return agent

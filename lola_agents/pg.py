@@ -35,15 +35,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from lola_agents.policies import TabularActor, TabularCritic, TabularPolicy, memory1_log_prob
-from lola_agents.rollout import BaseAgent, Batch, read_config
+from lola_agents.rollout import BaseAgent, Batch, StatefulAgent
 
 
 class NonFiniteUpdateError(FloatingPointError):
@@ -335,7 +334,7 @@ class FixedTabularAgent(BaseAgent):
         return {"logits": self.policy.logits.detach().tolist(), "seed": self.seed}
 
 
-class NaivePGAgent(TabularActor, BaseAgent):
+class NaivePGAgent(TabularActor, StatefulAgent):
     """Naive actor-critic (NL-PG) with a tabular memory-1 policy and a tabular critic.
 
     An :class:`~lola_agents.rollout.Agent`: :meth:`act` samples from the policy,
@@ -426,18 +425,6 @@ class NaivePGAgent(TabularActor, BaseAgent):
         self._acting_logits = state["acting_logits"].clone()
         self.updates = int(state["updates"])
 
-    def save(self, path: str | Path) -> None:
-        """Directory with ``config.json`` and ``state.pt`` (``torch.save`` of tensors/JSON text)."""
-        super().save(path)
-        torch.save(self.state_dict(), Path(path) / "state.pt")
-
-    @classmethod
-    def load(cls, path: str | Path) -> NaivePGAgent:
-        payload = read_config(path, cls.__name__)
-        known = {f.name for f in fields(cls.config_class)}
-        agent = cls(cls.config_class(**{k: v for k, v in payload["config"].items() if k in known}))
-        agent.load_state_dict(torch.load(Path(path) / "state.pt", weights_only=True))
-        return agent
 
 
 class LOLAPGAgent(NaivePGAgent):

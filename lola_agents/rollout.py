@@ -167,6 +167,33 @@ class BaseAgent:
         return cls(**payload["config"])
 
 
+class StatefulAgent(BaseAgent):
+    """Save/load for learners built from a config dataclass (``config_class``) whose
+    whole state is ``state_dict()``: ``config.json`` plus ``state.pt`` (tensors and
+    JSON text), read back with ``torch.load(weights_only=True)``."""
+
+    config_class: type
+    STATE_FILE = "state.pt"
+
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError(f"{type(self).__name__} must implement state_dict()")
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement load_state_dict()")
+
+    def save(self, path: str | Path) -> None:
+        super().save(path)
+        torch.save(self.state_dict(), Path(path) / self.STATE_FILE)
+
+    @classmethod
+    def load(cls, path: str | Path) -> StatefulAgent:
+        payload = read_config(path, cls.__name__)
+        known = {f.name for f in fields(cls.config_class)}
+        agent = cls(cls.config_class(**{k: v for k, v in payload["config"].items() if k in known}))
+        agent.load_state_dict(torch.load(Path(path) / cls.STATE_FILE, weights_only=True))
+        return agent
+
+
 def read_config(path: str | Path, expected_class: str) -> dict[str, Any]:
     """Read ``path/config.json`` written by :meth:`BaseAgent.save`; raise a clear error
     if it is missing, corrupt or belongs to another class."""
