@@ -32,16 +32,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3.common.vec_env import VecEnv as SB3VecEnv
 
 import coin_game_env
-from lola_agents.ppo import PPOConfig, build_sb3_ppo, make_ippo, train
+from lola_agents.ppo import PPOConfig, SpacesVecEnv, build_sb3_ppo, make_ippo, train
 
 RESULTS_FILE = Path(__file__).parent / "results" / "ippo" / "ppo_overhead.json"
 TARGET_RATIO = 0.5
 
 
-class SingleAgentCoinVecEnv(SB3VecEnv):
+class SingleAgentCoinVecEnv(SpacesVecEnv):
     """SB3 VecEnv over the batched coin game: player_0 acts, player_1 is uniformly random.
 
     Time-limit ends are reported as SB3 expects (``TimeLimit.truncated`` and
@@ -73,20 +72,8 @@ class SingleAgentCoinVecEnv(SB3VecEnv):
             }
         return obs[:, 0], rewards[:, 0].copy(), dones, infos
 
-    def close(self) -> None:
-        pass
-
     def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
         return [getattr(self.vec, attr_name, None)] * len(self._get_indices(indices))
-
-    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
-        pass
-
-    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list:
-        return [None] * len(self._get_indices(indices))
-
-    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))
 
 
 def time_ippo(config: PPOConfig, num_envs: int, updates: int, seed: int) -> float:

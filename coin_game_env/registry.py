@@ -25,7 +25,7 @@ class EnvSpec:
     """A registered env id: ``core_factory(num_envs, **options)`` builds its core."""
 
     env_id: str
-    core_factory: Callable[..., GameCore]
+    core_factory: Callable[..., GameCore]  # a core class or a function; its keywords are the options
     description: str
 
     def options(self) -> dict[str, Any]:
@@ -66,20 +66,6 @@ def _matrix_game(
     return MatrixGameCore(num_envs, payoffs, max_cycles, obs_type)
 
 
-def _coin_game(
-    num_envs: int = 1,
-    grid_size: int = 3,
-    max_cycles: int = 150,
-    num_coins: int = 1,
-    stay_action: bool = False,
-    egocentric: bool = False,
-    obs_type: str = "planes",
-) -> GameCore:
-    return CoinGameCore(
-        num_envs, grid_size, max_cycles, num_coins, stay_action, egocentric, obs_type
-    )
-
-
 REGISTRY: dict[str, EnvSpec] = {
     spec.env_id: spec
     for spec in [
@@ -88,7 +74,7 @@ REGISTRY: dict[str, EnvSpec] = {
         EnvSpec("chicken_v0", _chicken, "iterated chicken"),
         EnvSpec("stag_hunt_v0", _stag_hunt, "iterated stag hunt"),
         EnvSpec("matrix_game_v0", _matrix_game, "any iterated 2x2 game: payoffs=preset or [2,2,2]"),
-        EnvSpec("coin_game_v0", _coin_game, "coin game (LOLA paper rules by default)"),
+        EnvSpec("coin_game_v0", CoinGameCore, "coin game (LOLA paper rules by default)"),
     ]
 }
 
