@@ -5,7 +5,7 @@
 
 Agents: ``lola`` (the preset's learner, LOLA-DiCE for ``fast``, LOLA-PG for
 ``paper``), ``lola_pg``, ``lola_dice``, ``nl`` (naive), ``om`` (LOLA-OM with the
-preset's rule), ``ippo`` (lola_agents.ppo, SB3 PPO on the same batches) and
+preset's rule), ``aa`` (advantage alignment, the learner of the ``adalign`` preset), ``ippo`` (lola_agents.ppo, SB3 PPO on the same batches) and
 the fixed ``greedy``, ``own`` (own-coin only), ``random``.
 
 Writes ``benchmarks/results/coin/<preset>_<pair>_seed<k>.json``: the command,
@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from lola_agents.coin_lola import CoinLOLAAgent, preset
+from lola_agents.coin_lola import ADVANTAGE_ALIGNMENT, CoinLOLAAgent, preset
 from lola_agents.evaluation import evaluate, joint_own_coin_rate
 from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent, RandomCoinAgent
 from lola_agents.ppo import PPOAgent, PPOConfig
@@ -40,6 +40,7 @@ LEARNERS = {
     "lola_dice": {"method": "lola_dice"},
     "nl": {"method": "naive"},
     "om": {"opponent_model": True},
+    "aa": ADVANTAGE_ALIGNMENT,  # the "adalign" preset's learner
 }
 FIXED = {"greedy": GreedyCoinAgent, "own": OwnCoinAgent, "random": RandomCoinAgent}
 # Independent PPO on the same batches: SB3's defaults except one update per batch of

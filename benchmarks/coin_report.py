@@ -24,7 +24,10 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results" / "coin"
 LABELS = {"lola-lola": "LOLA-DiCE vs LOLA-DiCE", "om-om": "LOLA-OM vs LOLA-OM",
-          "nl-nl": "NL vs NL", "ippo-ippo": "IPPO vs IPPO"}
+          "nl-nl": "NL vs NL", "ippo-ippo": "IPPO vs IPPO",
+          "aa-aa": "AdAlign vs AdAlign (LOLA successor)"}
+# Learners played against trained IPPO in the cross-play table: run pairing -> label.
+CROSS_PLAY = {"lola-lola": "LOLA-DiCE", "aa-aa": "AdAlign"}
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
@@ -71,9 +74,9 @@ def load_lola(run_name: str, seat: int, config: dict[str, Any]) -> Any:
     return agent
 
 
-def cross_play(runs: dict[str, list[dict[str, Any]]], episodes: int = 1000) -> dict[str, Any]:
-    """Trained LOLA (player_0 of lola-lola seed k) against trained IPPO (player_1 of ippo-ippo
-    seed k), and IPPO's player_0 against LOLA's player_1."""
+def cross_play(runs: dict[str, list[dict[str, Any]]], pairing: str = "lola-lola", episodes: int = 1000) -> dict[str, Any]:
+    """Trained learner (player_0 of ``pairing`` seed k, e.g. lola-lola) against trained IPPO
+    (player_1 of ippo-ippo seed k), and IPPO's player_0 against the learner's player_1."""
     import torch
 
     from lola_agents.evaluation import evaluate
@@ -82,7 +85,7 @@ def cross_play(runs: dict[str, list[dict[str, Any]]], episodes: int = 1000) -> d
     torch.set_num_threads(1)
     out: dict[str, list[Any]] = {"lola_as_player_0": [], "lola_as_player_1": []}
     ippo_by_seed = {r["seed"]: r for r in runs.get("ippo-ippo", [])}
-    for record in runs.get("lola-lola", []):
+    for record in runs.get(pairing, []):
         seed = record["seed"]
         ippo_dir = Path("runs/coin") / f"fast_ippo-ippo_seed{seed}" / "final"
         if seed not in ippo_by_seed or not ippo_dir.exists():
@@ -151,19 +154,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             fmt(entry.get(k, interval([]))) for k in ("greedy_as_player_0", "greedy_as_player_1",
                                                       "own_as_player_0", "own_as_player_1", "greedy_vs_greedy")) + " |")
 
-    if not args.no_cross_play:
-        cross = cross_play(runs)
-        summary["lola_vs_ippo"] = cross
+    for pairing, learner in ([] if args.no_cross_play else CROSS_PLAY.items()):
+        cross = cross_play(runs, pairing)
+        summary["lola_vs_ippo" if pairing == "lola-lola" else f"{pairing}_vs_ippo"] = cross
         if cross["lola_as_player_0"]:
-            lines += ["", "## Trained LOLA-DiCE against trained IPPO (same seed index), reward per step", "",
-                      "| order | seeds | LOLA | IPPO | own-coin LOLA | own-coin IPPO |", "|---|---|---|---|---|---|"]
+            lines += ["", f"## Trained {learner} against trained IPPO (same seed index), reward per step", "",
+                      f"| order | seeds | {learner} | IPPO | own-coin {learner} | own-coin IPPO |", "|---|---|---|---|---|---|"]
             for key, lola_seat in (("lola_as_player_0", 0), ("lola_as_player_1", 1)):
                 rows = cross[key]
                 lola_r = interval([r["reward_per_step"][lola_seat] for r in rows])
                 ippo_r = interval([r["reward_per_step"][1 - lola_seat] for r in rows])
                 lola_o = interval([r["own_coin_rate_by_seat"][lola_seat] for r in rows])
                 ippo_o = interval([r["own_coin_rate_by_seat"][1 - lola_seat] for r in rows])
-                lines.append(f"| LOLA as player_{lola_seat} | {[r['seed'] for r in rows]} | {fmt(lola_r)} | "
+                lines.append(f"| {learner} as player_{lola_seat} | {[r['seed'] for r in rows]} | {fmt(lola_r)} | "
                              f"{fmt(ippo_r)} | {fmt(lola_o)} | {fmt(ippo_o)} |")
 
     lines += ["", "Commands:", ""] + [f"- `{c}`" for e in summary["pairings"].values() for c in e["commands"]]

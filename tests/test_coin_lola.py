@@ -12,6 +12,7 @@ from lola_agents.coin_lola import (
     CoinLOLAConfig,
     CoinPreset,
     PolicyView,
+    aligned_advantages,
     dependency_decay_matrix,
     loaded_dice_objective,
     preset,
@@ -56,7 +57,7 @@ def changed(before: dict[str, torch.Tensor], agent: CoinLOLAAgent) -> float:
 
 
 @pytest.mark.parametrize("network", ["conv_gru", "mlp"])
-@pytest.mark.parametrize("method", ["lola_dice", "lola_pg"])
+@pytest.mark.parametrize("method", ["lola_dice", "lola_pg", "advantage_alignment"])
 def test_lola_update_changes_both_agents(network: str, method: str) -> None:
     a, b = pair(tiny(network, method))
     batches = play([a, b])
@@ -224,3 +225,52 @@ def test_variants_of_the_coin_game(env_options: dict) -> None:
     before = params(b)
     b.learn(batches[1], batches[0])
     assert changed(before, b) > 1e-6
+
+
+def test_aligned_advantages_by_hand() -> None:
+    """``A_1,t + beta (sum_{k<t} gamma^(t-k) A_1,k) A_2,t``, the sum restarting at episode starts."""
+    own = torch.tensor([[1.0, 2.0], [-1.0, 1.0], [0.5, 3.0], [2.0, -1.0]])  # [T=4, N=2]
+    theirs = torch.tensor([[4.0, 1.0], [2.0, -1.0], [1.0, 2.0], [-1.0, 1.0]])
+    starts = torch.tensor([[True, True], [False, False], [False, True], [False, False]])
+    gamma, beta = 0.5, 0.3
+    # game 0: past = 0, 0.5*1, 0.5*(0.5 + -1), 0.5*(-0.25 + 0.5); game 1 restarts at t=2: 0, 0.5*2, 0, 0.5*3
+    past = torch.tensor([[0.0, 0.0], [0.5, 1.0], [-0.25, 0.0], [0.125, 1.5]])
+    expected = own + beta * past * theirs
+    torch.testing.assert_close(aligned_advantages(own, theirs, starts, gamma, beta), expected)
+
+
+def test_advantage_alignment_is_naive_at_beta_zero_and_plays_a_fixed_opponent() -> None:
+    """beta = 0 gives the naive update exactly; beta > 0 changes it; only the opponent's rewards are needed."""
+    updates = {}
+    for name, method, beta in (("naive", "naive", 0.3), ("beta0", "advantage_alignment", 0.0),
+                               ("beta", "advantage_alignment", 0.3)):
+        agent = CoinLOLAAgent(tiny("mlp", method, alignment_beta=beta), seed=1)
+        batches = play([agent, GreedyCoinAgent(seed=1)])  # no set_opponent: a fixed opponent
+        before = params(agent)
+        agent.learn(batches[0], batches[1])
+        updates[name] = {k: v.detach() - before[k] for k, v in agent.policy.named_parameters()}
+    for k in updates["naive"]:
+        torch.testing.assert_close(updates["beta0"][k], updates["naive"][k])
+    gap = max(float((updates["beta"][k] - updates["naive"][k]).abs().max()) for k in updates["naive"])
+    assert gap > 1e-6
+
+
+def test_entropy_bonus_matches_categorical_and_raises_the_entropy() -> None:
+    """The entropy is torch's Categorical entropy; with the bonus, the same update leaves more of it."""
+
+    def entropy(agent: CoinLOLAAgent, encoded: torch.Tensor, batch) -> torch.Tensor:
+        view = PolicyView(agent.policy, dict(agent.policy.named_parameters()))
+        with torch.no_grad():
+            return view.log_probs_and_entropy(view.params, encoded, batch.episode_starts, batch.actions)[1]
+
+    after = {}
+    for coef in (0.0, 1.0):
+        agent = CoinLOLAAgent(replace_fields(tiny("mlp", "naive", entropy_coef=coef), lr=0.05), seed=3)
+        batches = play([agent, GreedyCoinAgent(seed=1)])
+        encoded = agent.policy.encode(agent._canonical(batches[0].obs, 0), batches[0].episode_starts)
+        logits = agent.policy(encoded, batches[0].episode_starts).detach()
+        torch.testing.assert_close(entropy(agent, encoded, batches[0]),
+                                   torch.distributions.Categorical(logits=logits).entropy())
+        agent.learn(batches[0], batches[1])
+        after[coef] = float(entropy(agent, encoded, batches[0]).mean())
+    assert after[1.0] > after[0.0]
