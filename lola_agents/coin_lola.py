@@ -48,7 +48,7 @@ from torch.func import functional_call
 
 from lola_agents.coin_policies import NETWORKS, canonical_obs, game_slices
 from lola_agents.evaluation import joint_own_coin_rate
-from lola_agents.pg import check_finite, episode_cumsum, episode_discounts
+from lola_agents.pg import check_finite, episode_discounts, second_order_surrogate
 from lola_agents.rollout import BaseAgent, Batch, read_config
 
 METHODS = ("naive", "lola_pg", "lola_dice", "advantage_alignment")
@@ -94,6 +94,9 @@ class CoinLOLAConfig:
         entropy_coef: weight of an entropy bonus: the policy's entropy (nats) at
             each step, discounted like the rewards, is added to my objective
             (0 = none, as in the paper).
+        shaping_clip: bound the LOLA shaping term's norm to this multiple of the
+            naive gradient's norm (0 = no bound, as in the paper); against a
+            nearly deterministic opponent model the term can be 100-1000x larger.
         alignment_beta: beta of advantage alignment, the weight of
             ``(sum_{k<t} gamma^(t-k) A_1,k) * A_2,t`` added to my advantage.
         chunk_games: games per slice of each gradient pass (0 = all at once).
@@ -123,6 +126,7 @@ class CoinLOLAConfig:
     lookahead_lr: float = 1.0
     alignment_beta: float = 0.3
     entropy_coef: float = 0.0
+    shaping_clip: float = 0.0
     chunk_games: int = 0
     max_grad_norm: float = 0.0
     om_lr: float = 0.1
@@ -152,7 +156,7 @@ class CoinLOLAConfig:
             _check_int(name, getattr(self, name), 0)
         for name in ("lr", "om_lr"):
             _check_number(name, getattr(self, name))
-        for name in ("critic_lr", "lookahead_lr", "max_grad_norm", "alignment_beta", "entropy_coef"):
+        for name in ("critic_lr", "lookahead_lr", "max_grad_norm", "alignment_beta", "entropy_coef", "shaping_clip"):
             _check_number(name, getattr(self, name), allow_low=True)
         _check_number("gamma", self.gamma, allow_low=True, high=1.0)
         if self.gamma >= 1.0:
@@ -318,24 +322,6 @@ def loaded_dice_objective(
     weights = decay_matrix @ log_probs
     terms = magic_box(weights) - magic_box(weights - log_probs)
     return (discounts * advantages.detach() * terms).sum(0).mean()
-
-
-def pg_second_order_surrogate(
-    own_log_probs: torch.Tensor,
-    opponent_log_probs: torch.Tensor,
-    centred_rewards: torch.Tensor,
-    discounts: torch.Tensor,
-    episode_starts: torch.Tensor,
-) -> torch.Tensor:
-    """The paper's LOLA-PG second-order term: its mixed derivative estimates ``grad_1 grad_2 V``.
-
-    ``mean_n sum_t gamma^t (r_t - b_t) (sum_{s<=t} log pi_1)(sum_{s<=t} log pi_2)``;
-    all ``[T, N]``; ``centred_rewards`` already has the full-batch per-step mean
-    removed (so slices of games sum to the full-batch value, unlike
-    ``lola_agents.pg.second_order_surrogate`` which centres inside).
-    """
-    cross = episode_cumsum(own_log_probs, episode_starts) * episode_cumsum(opponent_log_probs, episode_starts)
-    return (discounts * centred_rewards * cross).sum(0).mean()
 
 
 def aligned_advantages(
@@ -609,7 +595,9 @@ class CoinLOLAAgent(BaseAgent):
         mine = {k: p.detach().requires_grad_(True) for k, p in me.params.items()}
         theirs = {k: p.detach().requires_grad_(True) for k, p in them.params.items()}
         direction = {k: torch.zeros_like(p) for k, p in mine.items()}
-        centred = their_rewards - their_rewards.mean(dim=1, keepdim=True)
+        separate = cfg.shaping_clip > 0  # keep the shaping term apart to bound its norm
+        shaping_total = {k: torch.zeros_like(p) for k, p in mine.items()} if separate else direction
+        reward_baseline = their_rewards.mean(dim=1, keepdim=True)  # of the full batch
         decay = dependency_decay_matrix(starts.shape[0], cfg.dice_decay) if cfg.method == "lola_dice" else None
         for s, w in zip(slices, weights, strict=True):
             my_lp, my_entropy = me.log_probs_and_entropy(mine, my_encoded[:, s], starts[:, s], my_actions[:, s])
@@ -617,14 +605,27 @@ class CoinLOLAAgent(BaseAgent):
             if decay is not None:
                 their_value = loaded_dice_objective(my_lp + their_lp, their_adv[:, s], discounts[:, s], decay)
             else:
-                their_value = pg_second_order_surrogate(my_lp, their_lp, centred[:, s], discounts[:, s], starts[:, s])
+                their_value = second_order_surrogate(my_lp, their_lp, their_rewards[:, s], discounts[:, s], starts[:, s],
+                                                     baseline=reward_baseline)
             grad_theirs = torch.autograd.grad(w * their_value, list(theirs.values()), create_graph=True)
             shaping = sum((g * v[k]).sum() for k, g in zip(theirs, grad_theirs, strict=True))
             my_value = w * ((discounts[:, s] * my_adv[:, s] * my_lp).sum(0).mean() + cfg.entropy_coef * (discounts[:, s] * my_entropy).sum(0).mean())
+            if separate:
+                naive = torch.autograd.grad(my_value, list(mine.values()), retain_graph=True)
+                for k, g in zip(mine, naive, strict=True):
+                    direction[k] += g
+                my_value = 0.0
             grads = torch.autograd.grad(my_value + eta * shaping, list(mine.values()))
             for k, g in zip(mine, grads, strict=True):
-                direction[k] += g
-        return direction, {}
+                shaping_total[k] += g
+        if not separate:
+            return direction, {}
+        naive_norm = float(torch.sqrt(sum((d.double() ** 2).sum() for d in direction.values())))
+        shaping_norm = float(torch.sqrt(sum((d.double() ** 2).sum() for d in shaping_total.values())))
+        scale = min(1.0, cfg.shaping_clip * naive_norm / shaping_norm) if shaping_norm > 0 else 1.0
+        for k in direction:
+            direction[k] += scale * shaping_total[k]
+        return direction, {"shaping_ratio": shaping_norm / max(naive_norm, 1e-12), "shaping_scale": scale}
 
     # -- checkpoints (tensors + JSON only)
     def config(self) -> dict[str, Any]:

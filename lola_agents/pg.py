@@ -188,15 +188,18 @@ def second_order_surrogate(
     rewards: torch.Tensor,
     discounts: torch.Tensor,
     episode_starts: torch.Tensor,
+    baseline: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Scalar whose mixed derivative ``d^2 / d theta_a d theta_b`` estimates ``grad_a grad_b V``.
 
     ``mean_n sum_t gamma^t (r_t - b_t) (sum_{l<=t} log pi_a)(sum_{l<=t} log pi_b)``
     with the per-step batch-mean baseline ``b_t``. ``log_probs_a`` depends only on
     theta_a and ``log_probs_b`` only on theta_b; all inputs ``[T, N]``; ``rewards``
-    are those of the agent whose value is differentiated.
+    are those of the agent whose value is differentiated. ``baseline`` ``[T, 1]``
+    replaces the batch mean when given (the coin-game learner passes the mean of
+    the full batch, so slices of games sum to the full-batch value).
     """
-    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    centred = rewards - (rewards.mean(dim=1, keepdim=True) if baseline is None else baseline)
     cross = episode_cumsum(log_probs_a, episode_starts) * episode_cumsum(log_probs_b, episode_starts)
     return (discounts * centred * cross).sum(0).mean()
 

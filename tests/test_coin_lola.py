@@ -274,3 +274,22 @@ def test_entropy_bonus_matches_categorical_and_raises_the_entropy() -> None:
         agent.learn(batches[0], batches[1])
         after[coef] = float(entropy(agent, encoded, batches[0]).mean())
     assert after[1.0] > after[0.0]
+
+
+def test_shaping_clip_bounds_the_lola_term() -> None:
+    """A loose bound leaves LOLA's update as it is; a tight one leaves the naive update."""
+    def update(method: str, **overrides) -> dict[str, torch.Tensor]:
+        a, b = pair(tiny("mlp", method, lookahead_lr=1.0, **overrides))
+        batches = play([a, b])
+        before = params(a)
+        logs = a.learn(batches[0], batches[1])
+        if overrides.get("shaping_clip", 0) > 0:
+            assert logs["shaping_ratio"] > 0
+        return {k: v.detach() - before[k] for k, v in a.policy.named_parameters()}
+
+    lola, naive = update("lola_dice"), update("naive")
+    loose, tight = update("lola_dice", shaping_clip=1e9), update("lola_dice", shaping_clip=1e-9)
+    for k in lola:
+        torch.testing.assert_close(loose[k], lola[k], rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(tight[k], naive[k], rtol=1e-4, atol=1e-7)
+    assert max(float((lola[k] - naive[k]).abs().max()) for k in lola) > 1e-6
