@@ -30,6 +30,7 @@ import torch
 from lola_agents.coin_lola import ADVANTAGE_ALIGNMENT, CoinLOLAAgent, preset
 from lola_agents.evaluation import evaluate, joint_own_coin_rate
 from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent, RandomCoinAgent
+from lola_agents.population import with_greedy_stand_ins
 from lola_agents.ppo import PPOAgent, PPOConfig
 from lola_agents.trainer import train
 
@@ -121,6 +122,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--set", nargs="*", default=[], help="learner overrides key=value (JSON values)")
     parser.add_argument("--tag", default="", help="suffix of the result file name")
+    parser.add_argument("--greedy-fraction", type=float, default=0.0,
+                        help="population training: greedy takes each seat in this share of the games "
+                             "(lola_agents.population); adds _greedy<F> to the result name")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -133,7 +137,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if len(kinds) != 2:
         raise ValueError(f"--pair needs two agents joined by '-', got {args.pair!r}")
     agents = [make_agent(k, args.preset, 2 * args.seed + i, overrides) for i, k in enumerate(kinds)]
-    name = f"{args.preset}_{args.pair}_seed{args.seed}{args.tag}"
+    greedy_tag = f"_greedy{args.greedy_fraction}" if args.greedy_fraction else ""
+    name = f"{args.preset}_{args.pair}_seed{args.seed}{greedy_tag}{args.tag}"
+    players = with_greedy_stand_ins(agents, num_envs, args.greedy_fraction, seed=1000 + args.seed) \
+        if args.greedy_fraction else agents
     args.out.mkdir(parents=True, exist_ok=True)
     out_file = args.out / f"{name}.json"
     record: dict[str, Any] = {
@@ -147,6 +154,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "env_options": setting.env_kwargs(),
         "agent_configs": [a.config() if isinstance(a, CoinLOLAAgent) else None for a in agents],
         "threads": args.threads,
+        "greedy_fraction": args.greedy_fraction,
         "curve": [],
     }
     start = time.perf_counter()
@@ -162,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"{name} update {update} {record['curve'][-1]}", flush=True)
 
     train(
-        "coin_game_v0", agents[0], agents[1], updates=updates,
+        "coin_game_v0", players[0], players[1], updates=updates,
         steps_per_update=setting.max_cycles, num_envs=num_envs, seed=args.seed,
         log_dir=Path("runs/coin") / name, checkpoint_every=0 if "ippo" in kinds else 25,
         resume="ippo" not in kinds,

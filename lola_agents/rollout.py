@@ -84,6 +84,16 @@ class Batch:
         infos = {k: v.to(device) for k, v in self.infos.items()}
         return Batch(**moved, infos=infos, agent_index=self.agent_index)
 
+    def select_games(self, games: slice | torch.Tensor) -> Batch:
+        """A Batch of the games ``games`` only (a slice or an index tensor on the game axis)."""
+        picked = {
+            f.name: getattr(self, f.name)[:, games]
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
+        infos = {k: v[:, games] for k, v in self.infos.items()}
+        return Batch(**picked, infos=infos, agent_index=self.agent_index)
+
 
 @runtime_checkable
 class Agent(Protocol):

@@ -293,3 +293,16 @@ def test_shaping_clip_bounds_the_lola_term() -> None:
         torch.testing.assert_close(loose[k], lola[k], rtol=1e-4, atol=1e-7)
         torch.testing.assert_close(tight[k], naive[k], rtol=1e-4, atol=1e-7)
     assert max(float((lola[k] - naive[k]).abs().max()) for k in lola) > 1e-6
+
+
+def test_shipped_adalign_pair_picks_its_own_colour() -> None:
+    """The shipped AdAlign checkpoint (benchmarks/ship_checkpoints.py) loads and plays as recorded."""
+    from lola_agents.agents import load_agent
+    from lola_agents.bench.suites import shipped_checkpoint_dir
+    from lola_agents.evaluation import evaluate
+
+    folder = shipped_checkpoint_dir("adalign-fast-250")
+    agents = [load_agent(str(folder / f"player_{seat}")) for seat in (0, 1)]
+    assert all(a.cfg.method == "advantage_alignment" for a in agents)
+    result = evaluate("coin_game_v0", *agents, episodes=16, seed=0, max_cycles=50)
+    assert result["own_coin_rate"] > 0.95 and min(result["reward_per_step"]) > 0.15

@@ -1,0 +1,77 @@
+"""Population training wrapper (lola_agents.population): who plays which game, who learns from what."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import coin_game_env
+from lola_agents.coin_lola import CoinLOLAAgent, preset
+from lola_agents.fixed import GreedyCoinAgent, RandomCoinAgent
+from lola_agents.population import WithStandIn, with_greedy_stand_ins
+from lola_agents.rollout import BaseAgent, collect
+from lola_agents.trainer import train
+
+GAMES, STEPS = 12, 10
+
+
+class Recorder(BaseAgent):
+    """Plays action 3 everywhere and keeps what it was given to learn from."""
+
+    def __init__(self) -> None:
+        self.seen: list = []
+
+    def act(self, obs, state, episode_starts):
+        return np.full(len(obs), 3, dtype=np.int64), np.zeros(len(obs), dtype=np.float32), state
+
+    def learn(self, batch, opponent_batch):
+        self.seen.append((batch, opponent_batch))
+        return {}
+
+
+def test_stand_in_plays_its_games_and_the_learner_learns_only_from_the_rest() -> None:
+    learner = Recorder()
+    seat_0 = WithStandIn(learner, GreedyCoinAgent(seed=0), slice(2, 5))
+    venv = coin_game_env.make_vec("coin_game_v0", GAMES, seed=0, max_cycles=STEPS)
+    batches = collect(venv, [seat_0, RandomCoinAgent(seed=1)], STEPS)
+    actions = batches[0].actions.numpy()
+    assert (actions[:, :2] == 3).all() and (actions[:, 5:] == 3).all()
+    # Games 2-4: greedy's moves, recomputed from the same observations.
+    replay = GreedyCoinAgent(seed=0)
+    replay.assign_seat(0)
+    for t in range(STEPS):
+        expected, _, _ = replay.act(batches[0].obs[t, 2:5].numpy(), None, batches[0].episode_starts[t, 2:5].numpy())
+        assert (actions[t, 2:5] == expected).all()
+    seat_0.learn(batches[0], batches[1])
+    mine, theirs = learner.seen[0]
+    own = [0, 1] + list(range(5, GAMES))
+    assert mine.num_envs == theirs.num_envs == len(own)
+    torch.testing.assert_close(mine.rewards, batches[0].rewards[:, own])
+    torch.testing.assert_close(theirs.obs, batches[1].obs[:, own])
+    assert mine.infos.keys() == batches[0].infos.keys()
+
+
+def test_greedy_stand_ins_take_disjoint_games_of_the_two_seats() -> None:
+    seats = with_greedy_stand_ins([Recorder(), Recorder()], num_envs=100, fraction=0.1)
+    assert seats[0].stand_in_games == slice(0, 10) and seats[1].stand_in_games == slice(10, 20)
+    for bad in (0.0, 0.5, -0.1):
+        with pytest.raises(ValueError, match="fraction"):
+            with_greedy_stand_ins([Recorder(), Recorder()], num_envs=100, fraction=bad)
+    with pytest.raises(ValueError, match="slice"):
+        WithStandIn(Recorder(), GreedyCoinAgent(), slice(5, 2))
+    with pytest.raises(ValueError, match="do not fit"):
+        WithStandIn(Recorder(), GreedyCoinAgent(), slice(0, 20))._own_games(10)
+
+
+def test_trainer_runs_wrapped_learners_and_checkpoints_the_learners(tmp_path) -> None:
+    config = preset("adalign").agent
+    learners = [CoinLOLAAgent(config, seed=s, mlp_hidden=(8,)) for s in (0, 1)]
+    before = [{k: v.detach().clone() for k, v in a.policy.named_parameters()} for a in learners]
+    seats = with_greedy_stand_ins(learners, num_envs=GAMES, fraction=0.25)
+    result = train("coin_game_v0", *seats, updates=2, steps_per_update=STEPS, num_envs=GAMES, seed=0,
+                   log_dir=tmp_path, checkpoint_every=1, env_options={"max_cycles": STEPS})
+    assert len(result.history) == 2 and (tmp_path / "checkpoint.pt").exists()
+    for agent, old in zip(learners, before, strict=True):
+        assert any(not torch.equal(p, old[k]) for k, p in agent.policy.named_parameters())
+    assert seats[0].name == learners[0].name == "AdAlign"
