@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +48,7 @@ from torch.func import functional_call
 from lola_agents.coin_policies import NETWORKS, canonical_obs, game_slices
 from lola_agents.evaluation import joint_own_coin_rate
 from lola_agents.pg import check_finite, episode_discounts, second_order_surrogate
-from lola_agents.rollout import BaseAgent, Batch, read_config
+from lola_agents.rollout import Batch, StatefulAgent
 
 METHODS = ("naive", "lola_pg", "lola_dice", "advantage_alignment")
 OPTIMIZERS = ("sgd", "adam")
@@ -379,7 +378,7 @@ class PolicyView:
         return log_pi.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy
 
 
-class CoinLOLAAgent(BaseAgent):
+class CoinLOLAAgent(StatefulAgent):
     """A coin-game learner (NL, LOLA-PG, LOLA-DiCE, LOLA-OM) behind the rollout Agent protocol.
 
     Args:
@@ -389,6 +388,8 @@ class CoinLOLAAgent(BaseAgent):
     Exact LOLA reads the opponent's policy through :meth:`set_opponent` (a
     :class:`CoinLOLAAgent`); LOLA-OM and NL play against any agent.
     """
+
+    config_class = CoinLOLAConfig
 
     def __init__(self, config: CoinLOLAConfig | None = None, **overrides: Any) -> None:
         base = asdict(config) if config is not None else {}
@@ -664,16 +665,3 @@ class CoinLOLAAgent(BaseAgent):
         if self.opponent_model is not None:
             self.opponent_model.load_state_dict(state["opponent_model"])
             self.model_optimizer.load_state_dict(state["model_optimizer"])
-
-    def save(self, path: str | Path) -> None:
-        """Directory with ``config.json`` and ``state.pt`` (tensors only)."""
-        super().save(path)
-        torch.save(self.state_dict(), Path(path) / "state.pt")
-
-    @classmethod
-    def load(cls, path: str | Path) -> CoinLOLAAgent:
-        payload = read_config(path, cls.__name__)
-        known = {f.name for f in fields(CoinLOLAConfig)}
-        agent = cls(CoinLOLAConfig(**{k: v for k, v in payload["config"].items() if k in known}))
-        agent.load_state_dict(torch.load(Path(path) / "state.pt", weights_only=True))
-        return agent
