@@ -22,7 +22,9 @@ the discounted value of agent i estimated from one batch):
   = ``grad_1 V_1 + eta grad_1[ stop(grad_2' V_1(theta_1, theta_2')) . grad_2 V_2 ]``,
   with V estimated by loaded DiCE (advantages, dependencies decayed per step);
 * LOLA-OM: either LOLA rule with theta_2 replaced by a network of my own
-  architecture fitted by maximum likelihood to the opponent's actions.
+  architecture fitted by maximum likelihood to the opponent's actions;
+* advantage alignment (Duque et al. 2024, LOLA's first-order successor): the
+  naive rule with my advantage ``A_1,t + beta (sum_{k<t} gamma^(t-k) A_1,k) A_2,t``.
 
 Every term is linear in a mean over games once its stop-gradient vectors
 are known, so each pass runs over slices of ``chunk_games`` games and sums:
@@ -165,7 +167,7 @@ class CoinLOLAConfig:
 
     @property
     def name(self) -> str:
-        """Short label: NL, LOLA-PG, LOLA-DiCE, LOLA-OM (PG), LOLA-OM (DiCE)."""
+        """Short label: NL, AdAlign, LOLA-PG, LOLA-DiCE, LOLA-OM (PG), LOLA-OM (DiCE)."""
         if self.method == "naive":
             return "NL"
         if self.method == "advantage_alignment":
@@ -323,6 +325,15 @@ def loaded_dice_objective(
     return (discounts * advantages.detach() * terms).sum(0).mean()
 
 
+def policy_objective(
+    log_probs: torch.Tensor, entropy: torch.Tensor, advantages: torch.Tensor, discounts: torch.Tensor,
+    entropy_coef: float,
+) -> torch.Tensor:
+    """``mean_n sum_t gamma^t (A_t log pi(a_t) + entropy_coef H_t)``, all ``[T, N]``: its
+    gradient is the policy gradient plus the entropy bonus's (advantages are constants)."""
+    return (discounts * (advantages.detach() * log_probs + entropy_coef * entropy)).sum(0).mean()
+
+
 def aligned_advantages(
     own_advantages: torch.Tensor, their_advantages: torch.Tensor, episode_starts: torch.Tensor,
     gamma: float, beta: float,
@@ -379,14 +390,14 @@ class PolicyView:
 
 
 class CoinLOLAAgent(StatefulAgent):
-    """A coin-game learner (NL, LOLA-PG, LOLA-DiCE, LOLA-OM) behind the rollout Agent protocol.
+    """A coin-game learner (NL, LOLA-PG, LOLA-DiCE, LOLA-OM, AdAlign) behind the rollout Agent protocol.
 
     Args:
         config: hyper-parameters (default: the paper's LOLA-PG); keyword
             overrides on top, e.g. ``CoinLOLAAgent(PRESETS["fast"].agent, seed=3)``.
 
     Exact LOLA reads the opponent's policy through :meth:`set_opponent` (a
-    :class:`CoinLOLAAgent`); LOLA-OM and NL play against any agent.
+    :class:`CoinLOLAAgent`); LOLA-OM, NL and AdAlign play against any agent.
     """
 
     config_class = CoinLOLAConfig
@@ -569,7 +580,7 @@ class CoinLOLAAgent(StatefulAgent):
         total = {k: torch.zeros_like(v) for k, v in leaves.items()}
         for s, w in zip(slices, weights, strict=True):
             log_probs, entropy = view.log_probs_and_entropy(leaves, encoded[:, s], starts[:, s], actions[:, s])
-            objective = w * ((discounts[:, s] * advantages[:, s] * log_probs).sum(0).mean() + entropy_coef * (discounts[:, s] * entropy).sum(0).mean())
+            objective = w * policy_objective(log_probs, entropy, advantages[:, s], discounts[:, s], entropy_coef)
             grads = torch.autograd.grad(objective, list(leaves.values()))
             for k, g in zip(leaves, grads, strict=True):
                 total[k] += g
@@ -610,7 +621,7 @@ class CoinLOLAAgent(StatefulAgent):
                                                      baseline=reward_baseline)
             grad_theirs = torch.autograd.grad(w * their_value, list(theirs.values()), create_graph=True)
             shaping = sum((g * v[k]).sum() for k, g in zip(theirs, grad_theirs, strict=True))
-            my_value = w * ((discounts[:, s] * my_adv[:, s] * my_lp).sum(0).mean() + cfg.entropy_coef * (discounts[:, s] * my_entropy).sum(0).mean())
+            my_value = w * policy_objective(my_lp, my_entropy, my_adv[:, s], discounts[:, s], cfg.entropy_coef)
             if separate:
                 naive = torch.autograd.grad(my_value, list(mine.values()), retain_graph=True)
                 for k, g in zip(mine, naive, strict=True):
