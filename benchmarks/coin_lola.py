@@ -39,6 +39,7 @@ LEARNERS = {
     "lola": {},
     "lola_pg": {"method": "lola_pg"},
     "lola_dice": {"method": "lola_dice"},
+    "lola_ps": {"method": "lola_dice", "lookahead_space": "policy"},
     "nl": {"method": "naive"},
     "om": {"opponent_model": True},
     "aa": ADVANTAGE_ALIGNMENT,  # the "adalign" preset's learner

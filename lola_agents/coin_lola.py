@@ -95,6 +95,10 @@ class CoinLOLAConfig:
         entropy_coef: weight of an entropy bonus: the policy's entropy (nats) at
             each step, discounted like the rewards, is added to my objective
             (0 = none, as in the paper).
+        lookahead_space: where LOLA-DiCE's opponent takes its look-ahead step:
+            ``"parameters"`` (its network's weights, as in the paper) or
+            ``"policy"`` (its logits at each visited step, like the tabular
+            learner's per-state logits; needs ``method="lola_dice"``).
         shaping_clip: bound the LOLA shaping term's norm to this multiple of the
             naive gradient's norm (0 = no bound, as in the paper); against a
             nearly deterministic opponent model the term can be 100-1000x larger.
@@ -128,6 +132,7 @@ class CoinLOLAConfig:
     alignment_beta: float = 0.3
     entropy_coef: float = 0.0
     shaping_clip: float = 0.0
+    lookahead_space: str = "parameters"
     chunk_games: int = 0
     max_grad_norm: float = 0.0
     om_lr: float = 0.1
@@ -139,6 +144,7 @@ class CoinLOLAConfig:
     def __post_init__(self) -> None:
         self.mlp_hidden = tuple(self.mlp_hidden)  # JSON gives lists
         for name, allowed in (("method", METHODS), ("network", tuple(NETWORKS)),
+                              ("lookahead_space", ("parameters", "policy")),
                               ("optimizer", OPTIMIZERS), ("critic_optimizer", OPTIMIZERS),
                               ("om_optimizer", OPTIMIZERS)):
             if getattr(self, name) not in allowed:
@@ -146,6 +152,8 @@ class CoinLOLAConfig:
         for name in ("opponent_model", "egocentric_env"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.lookahead_space == "policy" and self.method != "lola_dice":
+            raise ValueError(f"lookahead_space='policy' needs method='lola_dice', got method={self.method!r}")
         _check_int("grid_size", self.grid_size, 2)
         if self.num_actions not in (4, 5):
             raise ValueError(f"num_actions must be 4 or 5 (stay action), got {self.num_actions!r}")
@@ -173,6 +181,8 @@ class CoinLOLAConfig:
         if self.method == "advantage_alignment":
             return "AdAlign"
         base = {"lola_pg": "PG", "lola_dice": "DiCE"}[self.method]
+        if self.lookahead_space == "policy":
+            base += "-PS"  # policy-space look-ahead
         return f"LOLA-OM ({base})" if self.opponent_model else f"LOLA-{base}"
 
 
@@ -528,10 +538,16 @@ class CoinLOLAAgent(StatefulAgent):
             them_module = self.opponent_model if self.opponent_model is not None else self._opponent_view_module()
             their_encoded = them_module.encode(their_obs, starts)
             them = self._opponent_view(their_encoded, starts, their_actions)
-            direction, logs = self._lola_direction(
-                me, them, my_encoded, their_encoded, starts, my_actions, their_actions,
-                my_adv, their_adv, opponent_batch.rewards, discounts, slices, weights,
-            )
+            if cfg.lookahead_space == "policy":
+                direction, logs = self._policy_space_direction(
+                    me, them, my_encoded, their_encoded, starts, my_actions, their_actions,
+                    my_adv, their_adv, discounts, slices, batch.num_envs,
+                )
+            else:
+                direction, logs = self._lola_direction(
+                    me, them, my_encoded, their_encoded, starts, my_actions, their_actions,
+                    my_adv, their_adv, opponent_batch.rewards, discounts, slices, weights,
+                )
             if self.opponent_model is not None:
                 logs["model_nll"] = self.last_model_nll
         grad_norm = float(torch.sqrt(sum((d.double() ** 2).sum() for d in direction.values())))
@@ -638,6 +654,58 @@ class CoinLOLAAgent(StatefulAgent):
         for k in direction:
             direction[k] += scale * shaping_total[k]
         return direction, {"shaping_ratio": shaping_norm / max(naive_norm, 1e-12), "shaping_scale": scale}
+
+    def _policy_space_direction(
+        self, me: PolicyView, them: PolicyView, my_encoded: torch.Tensor, their_encoded: torch.Tensor,
+        starts: torch.Tensor, my_actions: torch.Tensor, their_actions: torch.Tensor,
+        my_adv: torch.Tensor, their_adv: torch.Tensor, discounts: torch.Tensor,
+        slices: list[slice], num_games: int,
+    ) -> tuple[ParamDict, dict[str, float]]:
+        """LOLA-DiCE whose opponent takes its look-ahead step in policy space.
+
+        The opponent's logits at every visited step, ``z [T, N, A]``, are the
+        look-ahead variables (as the per-state logits are in the tabular IPD
+        learner): each game's ``z' = z + eta grad_z f_2`` with ``f_2`` that game's
+        loaded-DiCE return of the opponent, ``v = grad_z' f_1`` (first order, at
+        ``z'``), and ``d = grad_1 V_1 + eta grad_1 mean_n[ v_n . grad_z f_2,n ]``.
+        Every term is per game, so slices need no full-batch pass.
+        """
+        cfg = self.cfg
+        eta = cfg.lookahead_lr
+        decay = dependency_decay_matrix(starts.shape[0], cfg.dice_decay)
+        mine = {k: p.detach().requires_grad_(True) for k, p in me.params.items()}
+        direction = {k: torch.zeros_like(p) for k, p in mine.items()}
+        with torch.no_grad():
+            my_acting_lp = torch.cat([me.log_probs(me.params, my_encoded[:, s], starts[:, s], my_actions[:, s])
+                                      for s in slices], dim=1)
+        for s in slices:
+            games = s.stop - s.start
+            with torch.no_grad():
+                z = functional_call(them.module, them.params, (their_encoded[:, s], starts[:, s]))
+            b = their_actions[:, s].unsqueeze(-1)
+
+            def their_log_probs(logits: torch.Tensor, b: torch.Tensor = b) -> torch.Tensor:
+                return torch.log_softmax(logits, dim=-1).gather(-1, b).squeeze(-1)
+
+            # The opponent's look-ahead step on its own logits (per game: sum, not mean, over games).
+            z_leaf = z.clone().requires_grad_(True)
+            f2 = games * loaded_dice_objective(my_acting_lp[:, s] + their_log_probs(z_leaf), their_adv[:, s],
+                                               discounts[:, s], decay)
+            z_ahead = (z + eta * torch.autograd.grad(f2, z_leaf)[0]).requires_grad_(True)
+            f1 = games * policy_objective(their_log_probs(z_ahead), torch.zeros_like(my_acting_lp[:, s]),
+                                          my_adv[:, s], discounts[:, s], 0.0)
+            v = torch.autograd.grad(f1, z_ahead)[0]
+            # grad_1 of [ my value + eta * mean_n v_n . grad_z f_2,n(theta_1, z) ].
+            z_leaf = z.clone().requires_grad_(True)
+            my_lp, my_entropy = me.log_probs_and_entropy(mine, my_encoded[:, s], starts[:, s], my_actions[:, s])
+            f2 = games * loaded_dice_objective(my_lp + their_log_probs(z_leaf), their_adv[:, s], discounts[:, s], decay)
+            grad_z = torch.autograd.grad(f2, z_leaf, create_graph=True)[0]
+            shaping = (grad_z * v).sum() / num_games
+            my_value = (games / num_games) * policy_objective(my_lp, my_entropy, my_adv[:, s], discounts[:, s],
+                                                              cfg.entropy_coef)
+            for k, g in zip(mine, torch.autograd.grad(my_value + eta * shaping, list(mine.values())), strict=True):
+                direction[k] += g
+        return direction, {}
 
     # -- checkpoints (tensors + JSON only)
     def config(self) -> dict[str, Any]:

@@ -306,3 +306,49 @@ def test_shipped_adalign_pair_picks_its_own_colour() -> None:
     assert all(a.cfg.method == "advantage_alignment" for a in agents)
     result = evaluate("coin_game_v0", *agents, episodes=16, seed=0, max_cycles=50)
     assert result["own_coin_rate"] > 0.95 and min(result["reward_per_step"]) > 0.15
+
+
+@pytest.mark.parametrize("chunk", [0, 3])
+def test_policy_space_lookahead_equals_differentiating_through_the_step(chunk: int) -> None:
+    """LOLA-DiCE with the look-ahead on the opponent's logits: the update equals autograd
+    through an unrolled look-ahead step (a different computation), sliced or not."""
+    from torch.func import functional_call
+
+    from lola_agents.coin_lola import gae
+    from lola_agents.pg import episode_discounts
+
+    eta = 0.7
+    a, b = pair(tiny("mlp", "lola_dice", lookahead_space="policy", lookahead_lr=eta, chunk_games=chunk))
+    batches = play([a, b])
+    cfg, starts = a.cfg, batches[0].episode_starts
+    my_enc = a.policy.encode(a._canonical(batches[0].obs, 0), starts)
+    their_enc = b.policy.encode(b._canonical(batches[1].obs, 1), starts)
+    with torch.no_grad():
+        values = a.critic(my_enc, starts)
+        z = b.policy(their_enc, starts)
+    my_adv, _ = gae(batches[0].rewards, values[..., 0], batches[0].dones, cfg.gamma, cfg.gae_lambda)
+    their_adv, _ = gae(batches[1].rewards, values[..., 1], batches[0].dones, cfg.gamma, cfg.gae_lambda)
+    discounts = episode_discounts(starts, cfg.gamma)
+    decay = dependency_decay_matrix(STEPS, cfg.dice_decay)
+
+    def chosen(logits, actions):
+        return torch.log_softmax(logits, -1).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+
+    theta = {k: v.detach().requires_grad_(True) for k, v in a.policy.named_parameters()}
+    my_lp = chosen(functional_call(a.policy, theta, (my_enc, starts)), batches[0].actions)
+    z_leaf = z.clone().requires_grad_(True)
+    their_return = GAMES * loaded_dice_objective(my_lp + chosen(z_leaf, batches[1].actions), their_adv, discounts, decay)
+    z_ahead = z + eta * torch.autograd.grad(their_return, z_leaf, create_graph=True)[0]
+    my_value = ((discounts * my_adv * my_lp).sum(0).mean()
+                + (discounts * my_adv * chosen(z_ahead, batches[1].actions)).sum(0).mean())
+    naive = torch.autograd.grad((discounts * my_adv * my_lp).sum(0).mean(), list(theta.values()), retain_graph=True)
+    expected = dict(zip(theta, torch.autograd.grad(my_value, list(theta.values())), strict=True))
+    assert max(float((expected[k] - g).abs().max()) for k, g in zip(theta, naive, strict=True)) > 1e-6
+
+    before = params(a)
+    a.learn(batches[0], batches[1])
+    for k, p in a.policy.named_parameters():
+        step = (p.detach() - before[k]) / cfg.lr  # plain SGD: step = lr * direction
+        torch.testing.assert_close(step, expected[k], rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="lookahead_space"):
+        CoinLOLAConfig(method="naive", lookahead_space="policy")
