@@ -25,9 +25,10 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results" / "coin"
 LABELS = {"lola-lola": "LOLA-DiCE vs LOLA-DiCE", "om-om": "LOLA-OM vs LOLA-OM",
           "nl-nl": "NL vs NL", "ippo-ippo": "IPPO vs IPPO",
-          "aa-aa": "AdAlign vs AdAlign (LOLA successor)"}
+          "aa-aa": "AdAlign vs AdAlign (LOLA successor)",
+          "lola_ps-lola_ps_eta0.3_ent0.03_decay0.96": "LOLA-DiCE-PS vs LOLA-DiCE-PS (policy-space look-ahead)"}
 # Learners played against trained IPPO in the cross-play table: run pairing -> label.
-CROSS_PLAY = {"lola-lola": "LOLA-DiCE", "aa-aa": "AdAlign"}
+CROSS_PLAY = {"lola-lola": "LOLA-DiCE", "aa-aa": "AdAlign", "lola_ps-lola_ps_eta0.3_ent0.03_decay0.96": "LOLA-DiCE-PS"}
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 

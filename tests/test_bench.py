@@ -27,9 +27,9 @@ def test_tiny_run_writes_summary_report_runs_and_figures(tiny_run):
     assert {"package_version", "machine", "wall_time_s", "command", "groups"} <= summary.keys()
     groups = {g["group"]: g for g in summary["groups"] if g["suite"] != "sampled_ipd"}
     sampled = [g for g in summary["groups"] if g["suite"] == "sampled_ipd"]
-    # exact: 2 games x 4 pairs; sampled: 3 learners; coin: 6 pairings (+ shipped agents); head to head: 5 x 5
+    # exact: 2 games x 4 pairs; sampled: 3 learners; coin: 7 pairings (+ shipped agents); head to head: 5 x 5
     shipped = sum(g.startswith("shipped") for g in groups)
-    assert len(groups) == 8 + 6 + shipped + 25 and len(sampled) == 3
+    assert len(groups) == 8 + 7 + shipped + 25 and len(sampled) == 3
     assert summary["suites"] == ["exact", "sampled_ipd", "coin", "head_to_head"]
     allc_alld = groups["AllC vs AllD"]["metrics"]
     # Deterministic strategies: the exact payoffs of CD, every seed.
@@ -44,7 +44,7 @@ def test_tiny_run_writes_summary_report_runs_and_figures(tiny_run):
     for figure in summary["figures"]:
         assert (tiny_run / figure).stat().st_size > 1000
     runs = len(list((tiny_run / "runs").rglob("*.json")))
-    assert runs == 8 + 3 * 2 + 6 + shipped + 25  # sampled runs one task per seed
+    assert runs == 8 + 3 * 2 + 7 + shipped + 25  # sampled runs one task per seed
     coin = groups["LOLA-DiCE vs LOLA-DiCE"]["metrics"]["own_coin_rate"]["per_seed"][0]
     assert 0.0 <= coin <= 1.0
     # Trained agents are saved and load back.

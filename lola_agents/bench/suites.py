@@ -332,9 +332,10 @@ register_suite(
 
 
 # --------------------------------------------------------------------------- coin game
-COIN_AGENTS = ("LOLA-DiCE", "AdAlign", "NL-PG", "IPPO", "shared PPO", "greedy")
+COIN_AGENTS = ("LOLA-DiCE", "LOLA-DiCE-PS", "AdAlign", "NL-PG", "IPPO", "shared PPO", "greedy")
 # The learners of coin_lola: (preset, method) of each.
-COIN_LEARNERS = {"LOLA-DiCE": ("fast", "lola_dice"), "AdAlign": ("adalign", "advantage_alignment"),
+COIN_LEARNERS = {"LOLA-DiCE": ("fast", "lola_dice"), "LOLA-DiCE-PS": ("lola_policy", "lola_dice"),
+                 "AdAlign": ("adalign", "advantage_alignment"),
                  "NL-PG": ("fast", "naive")}
 # Updates of the "fast" preset (1024 games x 50 steps each); the full preset runs 250.
 COIN_UPDATES = {"tiny": 1, "quick": 30, "paper": 250}
@@ -345,6 +346,7 @@ COIN_PPO_STEPS = {"tiny": 2_000, "quick": 192_000, "paper": 1_920_000}
 # Checkpoints shipped with the package: (group name, folder under lola_agents/checkpoints/coin).
 SHIPPED_COIN = (
     ("shipped LOLA-DiCE (fast, 250 updates)", "lola-dice-fast-250"),
+    ("shipped LOLA-DiCE-PS (lola_policy, 250 updates)", "lola-dice-ps-250"),
     ("shipped AdAlign (adalign, 250 updates)", "adalign-fast-250"),
     ("shipped NL-PG (fast, 250 updates)", "nl-pg-fast-250"),
     ("shipped IPPO", "ippo"),
@@ -512,13 +514,13 @@ def _run_coin(task: Task) -> dict[str, Any]:
 register_suite(
     Suite(
         name="coin",
-        description="coin game (3x3, 50-step episodes): LOLA-DiCE, advantage alignment, naive PG, Independent PPO, shared PPO, greedy; plus shipped trained agents",
+        description="coin game (3x3, 50-step episodes): LOLA-DiCE (look-ahead on the opponent's weights or, PS, on its policy), advantage alignment, naive PG, Independent PPO, shared PPO, greedy; plus shipped trained agents",
         make_tasks=_coin_tasks,
         run=_run_coin,
         headline=("own_coin_rate", "reward_per_step_0", "reward_per_step_1", "pickups_per_step"),
         reference={"LOLA-DiCE vs LOLA-DiCE": {"own_coin_rate": 0.82}, "AdAlign vs AdAlign": {"own_coin_rate": 0.87}},
         notes=(
-            "Learners train at the 'fast' preset (AdAlign: 'adalign', the same batch and network) "
+            "Learners train at the 'fast' preset (LOLA-DiCE-PS: 'lola_policy', AdAlign: 'adalign', the same batch and network) "
             "(1024 games x 50 steps per update; quick scale: 30 updates, "
             "a fraction of the preset's 250); IPPO and shared PPO: SB3 defaults except n_steps 50 and "
             "batch 400, 32 games, 192k game steps at the quick scale. The paper's LOLA-PG figure (0.82) "
