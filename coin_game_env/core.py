@@ -10,6 +10,7 @@ the two faces cannot disagree about the rules.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -95,6 +96,23 @@ def check_int(name: str, value: object, minimum: int, maximum: int | None = None
     if value < minimum or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
     return int(value)
+
+
+def check_number(
+    name: str, value: object, low: float = 0.0, *, allow_low: bool = True, high: float | None = None
+) -> float:
+    """Return ``value`` as float if it is a finite real number ``>= low`` (``> low`` with
+    ``allow_low=False``) and ``<= high``, else raise a ValueError naming the option, the
+    value and the allowed range."""
+    allowed = f"{'>=' if allow_low else '>'} {low:g}" + ("" if high is None else f" and <= {high:g}")
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"{name} must be a finite number {allowed}, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or (number < low if allow_low else number <= low) or (
+        high is not None and number > high
+    ):
+        raise ValueError(f"{name} must be a finite number {allowed}, got {value!r}")
+    return number
 
 
 def validate_actions(actions: object, num_envs: int, num_agents: int, num_actions: int) -> np.ndarray:

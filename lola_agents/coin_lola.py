@@ -38,7 +38,6 @@ opponent but its policy (LOLA) or its actions (LOLA-OM).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -47,6 +46,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from coin_game_env.core import check_int, check_number
 from lola_agents.coin_policies import NETWORKS, canonical_obs, game_slices
 from lola_agents.evaluation import joint_own_coin_rate
 from lola_agents.pg import check_finite, episode_discounts, second_order_surrogate
@@ -57,19 +57,6 @@ OPTIMIZERS = ("sgd", "adam")
 
 
 # --------------------------------------------------------------------------- 1. hyper-parameters
-def _check_number(name: str, value: Any, low: float = 0.0, allow_low: bool = False, high: float = math.inf) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value >= low if allow_low else value > low) and value <= high
-    if not ok:
-        bound = f"{'>=' if allow_low else '>'} {low}" + (f" and <= {high}" if high < math.inf else "")
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
 @dataclass
 class CoinLOLAConfig:
     """One coin-game learner. Defaults: the paper's LOLA-PG (official coin-game settings).
@@ -154,24 +141,24 @@ class CoinLOLAConfig:
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.lookahead_space == "policy" and self.method != "lola_dice":
             raise ValueError(f"lookahead_space='policy' needs method='lola_dice', got method={self.method!r}")
-        _check_int("grid_size", self.grid_size, 2)
+        check_int("grid_size", self.grid_size, 2)
         if self.num_actions not in (4, 5):
             raise ValueError(f"num_actions must be 4 or 5 (stay action), got {self.num_actions!r}")
         if not self.mlp_hidden or any(not isinstance(w, int) or w < 1 for w in self.mlp_hidden):
             raise ValueError(f"mlp_hidden must be positive integer widths, got {self.mlp_hidden!r}")
         for name in ("conv_channels", "gru_hidden", "om_steps"):
-            _check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1)
         for name in ("chunk_games", "om_first_steps", "seed"):
-            _check_int(name, getattr(self, name), 0)
+            check_int(name, getattr(self, name), 0)
         for name in ("lr", "om_lr"):
-            _check_number(name, getattr(self, name))
+            check_number(name, getattr(self, name), allow_low=False)
         for name in ("critic_lr", "lookahead_lr", "max_grad_norm", "alignment_beta", "entropy_coef", "shaping_clip"):
-            _check_number(name, getattr(self, name), allow_low=True)
-        _check_number("gamma", self.gamma, allow_low=True, high=1.0)
+            check_number(name, getattr(self, name))
+        check_number("gamma", self.gamma, high=1.0)
         if self.gamma >= 1.0:
             raise ValueError(f"gamma must be in [0, 1), got {self.gamma!r}")
-        _check_number("gae_lambda", self.gae_lambda, allow_low=True, high=1.0)
-        _check_number("dice_decay", self.dice_decay, allow_low=True, high=1.0)
+        check_number("gae_lambda", self.gae_lambda, high=1.0)
+        check_number("dice_decay", self.dice_decay, high=1.0)
 
     @property
     def name(self) -> str:
@@ -206,7 +193,7 @@ class CoinPreset:
 
     def __post_init__(self) -> None:
         for name in ("num_envs", "max_cycles", "updates"):
-            _check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1)
         if not isinstance(self.agent, CoinLOLAConfig):
             raise ValueError(f"agent must be a CoinLOLAConfig, got {type(self.agent).__name__}")
         allowed = {"grid_size", "num_coins", "stay_action", "egocentric", "obs_type"}

@@ -38,11 +38,11 @@ import numpy as np
 import torch
 
 import coin_game_env
+from coin_game_env.core import check_int, check_number
 from lola_agents.opponent_model import fit_opponent_model
 from lola_agents.pg import (
     FixedTabularAgent,
     OpponentView,
-    _check_positive,
     check_finite,
     episode_cumsum,
     episode_discounts,
@@ -103,12 +103,11 @@ class LOLADiCEConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.lookahead, int) or isinstance(self.lookahead, bool) or self.lookahead < 0:
-            raise ValueError(f"lookahead must be an integer >= 0, got {self.lookahead!r}")
+        check_int("lookahead", self.lookahead, 0)
         for name in ("inner_lr", "outer_lr", "om_lr"):
-            _check_positive(name, getattr(self, name))
-        _check_positive("critic_lr", self.critic_lr, allow_zero=True)
-        _check_positive("init_std", self.init_std, allow_zero=True)
+            check_number(name, getattr(self, name), allow_low=False)
+        check_number("critic_lr", self.critic_lr)
+        check_number("init_std", self.init_std)
         if self.baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         if self.optimizer not in OPTIMIZERS:

@@ -30,13 +30,13 @@ Conventions (shared/REFERENCE.md sections 1-2):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from coin_game_env.core import check_number
 from coin_game_env.matrix_game import PRESETS, STATE_NAMES, payoffs_from
 
 Tensor = torch.Tensor
@@ -462,8 +462,8 @@ class SOS(UpdateRule):
     name = "SOS"
 
     def __init__(self, a: float = 0.5, b: float = 0.1) -> None:
-        self.a = _check_rate("sos a", a, upper=1.0)
-        self.b = _check_rate("sos b", b)
+        self.a = check_number("sos a", a, high=1.0)
+        self.b = check_number("sos b", b)
 
     def direction(self, grads: GradientBundle, player: int) -> Tensor:
         xi = grads.naive(player)
@@ -523,16 +523,6 @@ def make_rule(rule: str | UpdateRule, settings: ExactSettings | None = None) -> 
 
 
 # --------------------------------------------------------------------------- 5. training
-def _check_rate(name: str, value: object, upper: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (upper is not None and value > upper):
-        allowed = ">= 0" if upper is None else f"in [0, {upper}]"
-        raise ValueError(f"{name} must be a finite number {allowed}, got {value!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class ExactSettings:
     """Hyper-parameters, defaults = the paper's exact-gradient runs.
@@ -557,11 +547,11 @@ class ExactSettings:
     sos_b: float = 0.1
 
     def __post_init__(self) -> None:
-        _check_rate("lr", self.lr)
-        _check_rate("eta", self.eta)
-        _check_rate("init_std", self.init_std)
-        _check_rate("sos_a", self.sos_a, upper=1.0)
-        _check_rate("sos_b", self.sos_b)
+        check_number("lr", self.lr)
+        check_number("eta", self.eta)
+        check_number("init_std", self.init_std)
+        check_number("sos_a", self.sos_a, high=1.0)
+        check_number("sos_b", self.sos_b)
         for name, minimum in (("updates", 0), ("runs", 1), ("seed", 0)):
             value = getattr(self, name)
             if (

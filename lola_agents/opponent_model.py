@@ -22,7 +22,8 @@ from typing import Any
 
 import torch
 
-from lola_agents.pg import LOLAPGAgent, LOLAPGConfig, _check_positive, matrix_states
+from coin_game_env.core import check_number
+from lola_agents.pg import LOLAPGAgent, LOLAPGConfig, matrix_states
 from lola_agents.policies import TabularPolicy
 from lola_agents.rollout import Batch
 
@@ -43,7 +44,7 @@ class LOLAOMConfig(LOLAPGConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_positive("om_lr", self.om_lr)
+        check_number("om_lr", self.om_lr, allow_low=False)
         for name in ("om_first_steps", "om_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

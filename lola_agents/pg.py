@@ -34,13 +34,13 @@ the opponent's observed actions.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from coin_game_env.core import check_number
 from lola_agents.policies import TabularActor, TabularCritic, TabularPolicy, memory1_log_prob
 from lola_agents.rollout import BaseAgent, Batch, StatefulAgent
 
@@ -61,14 +61,6 @@ def check_finite(what: str, value: torch.Tensor | float, hint: str = "") -> None
 
 
 # --------------------------------------------------------------------------- 1. hyper-parameters
-def _check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-
-
 @dataclass
 class NaivePGConfig:
     """Naive actor-critic on a tabular memory-1 policy (paper's IPD-PG settings).
@@ -88,9 +80,9 @@ class NaivePGConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_positive("lr", self.lr)
-        _check_positive("critic_lr", self.critic_lr, allow_zero=True)
-        _check_positive("init_std", self.init_std, allow_zero=True)
+        check_number("lr", self.lr, allow_low=False)
+        check_number("critic_lr", self.critic_lr)
+        check_number("init_std", self.init_std)
         if not (isinstance(self.gamma, int | float) and 0.0 <= self.gamma < 1.0):
             raise ValueError(f"gamma must be in [0, 1), got {self.gamma!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -109,7 +101,7 @@ class LOLAPGConfig(NaivePGConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_positive("eta", self.eta, allow_zero=True)
+        check_number("eta", self.eta)
 
 
 # --------------------------------------------------------------------------- 2. estimators

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -260,3 +262,20 @@ def test_render_modes():
     human.close()
     with pytest.raises(ValueError, match="render_mode must be None or one of"):
         coin_game_env.make("ipd_v0", render_mode="video")
+
+
+def test_check_number_bounds_and_messages() -> None:
+    """The shared number check behind every learner config: bounds, types, the message."""
+    from coin_game_env.core import check_number
+
+    assert check_number("lr", 0) == 0.0 and check_number("lr", np.float32(0.5), high=1.0) == 0.5
+    for value, kwargs, message in (
+        (0, {"allow_low": False}, "lr must be a finite number > 0, got 0"),
+        (-0.1, {}, "lr must be a finite number >= 0, got -0.1"),
+        (1.5, {"high": 1.0}, "lr must be a finite number >= 0 and <= 1, got 1.5"),
+        (float("nan"), {}, "lr must be a finite number >= 0, got nan"),
+        (True, {}, "lr must be a finite number >= 0, got True"),
+        ("0.1", {}, "lr must be a finite number >= 0, got '0.1'"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            check_number("lr", value, **kwargs)
