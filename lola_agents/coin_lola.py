@@ -256,7 +256,7 @@ PRESETS: dict[str, CoinPreset] = {
 # Advantage alignment (Duque et al. 2024), the first-order successor of LOLA, on the
 # fast preset's batch and network. beta 0.3 and the entropy bonus 0.03 are this
 # package's choices (not from the paper): beta 1 made both agents stop picking coins,
-# and without the bonus one seed in five collapsed to a deterministic walk.
+# and without the bonus one seed in five collapsed to a walk that never meets a coin.
 ADVANTAGE_ALIGNMENT = {"method": "advantage_alignment", "alignment_beta": 0.3, "entropy_coef": 0.03}
 PRESETS["adalign"] = replace(PRESETS["fast"], agent=replace(PRESETS["fast"].agent, **ADVANTAGE_ALIGNMENT))
 # LOLA-DiCE whose opponent takes its look-ahead step on its logits at the visited
@@ -669,11 +669,9 @@ class CoinLOLAAgent(StatefulAgent):
         decay = dependency_decay_matrix(starts.shape[0], cfg.dice_decay)
         mine = {k: p.detach().requires_grad_(True) for k, p in me.params.items()}
         direction = {k: torch.zeros_like(p) for k, p in mine.items()}
-        with torch.no_grad():
-            my_acting_lp = torch.cat([me.log_probs(me.params, my_encoded[:, s], starts[:, s], my_actions[:, s])
-                                      for s in slices], dim=1)
         for s in slices:
             games = s.stop - s.start
+            my_lp, my_entropy = me.log_probs_and_entropy(mine, my_encoded[:, s], starts[:, s], my_actions[:, s])
             with torch.no_grad():
                 z = functional_call(them.module, them.params, (their_encoded[:, s], starts[:, s]))
             b = their_actions[:, s].unsqueeze(-1)
@@ -683,15 +681,13 @@ class CoinLOLAAgent(StatefulAgent):
 
             # The opponent's look-ahead step on its own logits (per game: sum, not mean, over games).
             z_leaf = z.clone().requires_grad_(True)
-            f2 = games * loaded_dice_objective(my_acting_lp[:, s] + their_log_probs(z_leaf), their_adv[:, s],
+            f2 = games * loaded_dice_objective(my_lp.detach() + their_log_probs(z_leaf), their_adv[:, s],
                                                discounts[:, s], decay)
             z_ahead = (z + eta * torch.autograd.grad(f2, z_leaf)[0]).requires_grad_(True)
-            f1 = games * policy_objective(their_log_probs(z_ahead), torch.zeros_like(my_acting_lp[:, s]),
-                                          my_adv[:, s], discounts[:, s], 0.0)
+            f1 = games * (discounts[:, s] * my_adv[:, s] * their_log_probs(z_ahead)).sum(0).mean()
             v = torch.autograd.grad(f1, z_ahead)[0]
             # grad_1 of [ my value + eta * mean_n v_n . grad_z f_2,n(theta_1, z) ].
             z_leaf = z.clone().requires_grad_(True)
-            my_lp, my_entropy = me.log_probs_and_entropy(mine, my_encoded[:, s], starts[:, s], my_actions[:, s])
             f2 = games * loaded_dice_objective(my_lp + their_log_probs(z_leaf), their_adv[:, s], discounts[:, s], decay)
             grad_z = torch.autograd.grad(f2, z_leaf, create_graph=True)[0]
             shaping = (grad_z * v).sum() / num_games
