@@ -82,6 +82,10 @@ class CoinLOLAConfig:
         entropy_coef: weight of an entropy bonus: the policy's entropy (nats) at
             each step, discounted like the rewards, is added to my objective
             (0 = none, as in the paper).
+        entropy_coef_decay: the bonus's weight is multiplied by this after every
+            update, ``entropy_coef * entropy_coef_decay ** updates`` (1 = constant):
+            the bonus keeps early exploration from collapsing and then fades, so
+            the policy can become as sharp as its best response needs.
         lookahead_space: where LOLA-DiCE's opponent takes its look-ahead step:
             ``"parameters"`` (its network's weights, as in the paper) or
             ``"policy"`` (its logits at each visited step, like the tabular
@@ -118,6 +122,7 @@ class CoinLOLAConfig:
     lookahead_lr: float = 1.0
     alignment_beta: float = 0.3
     entropy_coef: float = 0.0
+    entropy_coef_decay: float = 1.0
     shaping_clip: float = 0.0
     lookahead_space: str = "parameters"
     chunk_games: int = 0
@@ -159,6 +164,7 @@ class CoinLOLAConfig:
             raise ValueError(f"gamma must be in [0, 1), got {self.gamma!r}")
         check_number("gae_lambda", self.gae_lambda, high=1.0)
         check_number("dice_decay", self.dice_decay, high=1.0)
+        check_number("entropy_coef_decay", self.entropy_coef_decay, high=1.0)
 
     @property
     def name(self) -> str:
@@ -522,26 +528,28 @@ class CoinLOLAAgent(StatefulAgent):
         discounts = episode_discounts(starts, cfg.gamma)
 
         me = PolicyView(self.policy, self.acting_params())
-        logs: dict[str, float] = {}
+        entropy_coef = self.entropy_coef_now()
+        logs: dict[str, float] = {"entropy_coef": entropy_coef}
         if cfg.method in ("naive", "advantage_alignment"):
             if cfg.method == "advantage_alignment":
                 my_adv = aligned_advantages(my_adv, their_adv, starts, cfg.gamma, cfg.alignment_beta)
             direction = self._first_order(me, me.params, my_encoded, starts, my_actions, my_adv, discounts, slices,
-                                          weights, cfg.entropy_coef)
+                                          weights, entropy_coef)
         else:
             them_module = self.opponent_model if self.opponent_model is not None else self._opponent_view_module()
             their_encoded = them_module.encode(their_obs, starts)
             them = self._opponent_view(their_encoded, starts, their_actions)
             if cfg.lookahead_space == "policy":
-                direction, logs = self._policy_space_direction(
+                direction, shaping_logs = self._policy_space_direction(
                     me, them, my_encoded, their_encoded, starts, my_actions, their_actions,
-                    my_adv, their_adv, discounts, slices, batch.num_envs,
+                    my_adv, their_adv, discounts, slices, batch.num_envs, entropy_coef,
                 )
             else:
-                direction, logs = self._lola_direction(
+                direction, shaping_logs = self._lola_direction(
                     me, them, my_encoded, their_encoded, starts, my_actions, their_actions,
-                    my_adv, their_adv, opponent_batch.rewards, discounts, slices, weights,
+                    my_adv, their_adv, opponent_batch.rewards, discounts, slices, weights, entropy_coef,
                 )
+            logs.update(shaping_logs)
             if self.opponent_model is not None:
                 logs["model_nll"] = self.last_model_nll
         grad_norm = float(torch.sqrt(sum((d.double() ** 2).sum() for d in direction.values())))
@@ -570,6 +578,10 @@ class CoinLOLAAgent(StatefulAgent):
         if "own_coins" in batch.infos and "other_coins" in opponent_batch.infos:
             logs["own_coin_rate"] = joint_own_coin_rate([batch, opponent_batch])
         return logs
+
+    def entropy_coef_now(self) -> float:
+        """Weight of the entropy bonus at the next update: ``entropy_coef * entropy_coef_decay ** updates``."""
+        return self.cfg.entropy_coef * self.cfg.entropy_coef_decay ** self.updates
 
     def _opponent_view_module(self) -> nn.Module:
         if self.opponent is None or not hasattr(self.opponent, "policy"):
@@ -600,7 +612,7 @@ class CoinLOLAAgent(StatefulAgent):
         self, me: PolicyView, them: PolicyView, my_encoded: torch.Tensor, their_encoded: torch.Tensor,
         starts: torch.Tensor, my_actions: torch.Tensor, their_actions: torch.Tensor,
         my_adv: torch.Tensor, their_adv: torch.Tensor, their_rewards: torch.Tensor,
-        discounts: torch.Tensor, slices: list[slice], weights: list[float],
+        discounts: torch.Tensor, slices: list[slice], weights: list[float], entropy_coef: float,
     ) -> tuple[ParamDict, dict[str, float]]:
         """``grad_1 V_1 + eta * grad_1[ v . grad_2 V_2 ]`` (see the module doc), in three passes."""
         cfg = self.cfg
@@ -631,7 +643,7 @@ class CoinLOLAAgent(StatefulAgent):
                                                      baseline=reward_baseline)
             grad_theirs = torch.autograd.grad(w * their_value, list(theirs.values()), create_graph=True)
             shaping = sum((g * v[k]).sum() for k, g in zip(theirs, grad_theirs, strict=True))
-            my_value = w * policy_objective(my_lp, my_entropy, my_adv[:, s], discounts[:, s], cfg.entropy_coef)
+            my_value = w * policy_objective(my_lp, my_entropy, my_adv[:, s], discounts[:, s], entropy_coef)
             if separate:
                 naive = torch.autograd.grad(my_value, list(mine.values()), retain_graph=True)
                 for k, g in zip(mine, naive, strict=True):
@@ -653,7 +665,7 @@ class CoinLOLAAgent(StatefulAgent):
         self, me: PolicyView, them: PolicyView, my_encoded: torch.Tensor, their_encoded: torch.Tensor,
         starts: torch.Tensor, my_actions: torch.Tensor, their_actions: torch.Tensor,
         my_adv: torch.Tensor, their_adv: torch.Tensor, discounts: torch.Tensor,
-        slices: list[slice], num_games: int,
+        slices: list[slice], num_games: int, entropy_coef: float,
     ) -> tuple[ParamDict, dict[str, float]]:
         """LOLA-DiCE whose opponent takes its look-ahead step in policy space.
 
@@ -692,7 +704,7 @@ class CoinLOLAAgent(StatefulAgent):
             grad_z = torch.autograd.grad(f2, z_leaf, create_graph=True)[0]
             shaping = (grad_z * v).sum() / num_games
             my_value = (games / num_games) * policy_objective(my_lp, my_entropy, my_adv[:, s], discounts[:, s],
-                                                              cfg.entropy_coef)
+                                                              entropy_coef)
             for k, g in zip(mine, torch.autograd.grad(my_value + eta * shaping, list(mine.values())), strict=True):
                 direction[k] += g
         return direction, {}

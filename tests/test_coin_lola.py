@@ -164,6 +164,8 @@ def test_presets_load_and_validate() -> None:
         CoinLOLAConfig(lr=-1.0)
     with pytest.raises(ValueError, match="gamma"):
         CoinLOLAConfig(gamma=1.0)
+    with pytest.raises(ValueError, match="entropy_coef_decay"):
+        CoinLOLAConfig(entropy_coef_decay=1.5)
     with pytest.raises(ValueError, match="grid_size"):
         CoinPreset(num_envs=8, max_cycles=10, updates=1, agent=CoinLOLAConfig(), env_options={"grid_size": 4})
     with pytest.raises(ValueError, match="stay_action"):
@@ -281,6 +283,24 @@ def test_entropy_bonus_matches_categorical_and_raises_the_entropy() -> None:
         agent.learn(batches[0], batches[1])
         after[coef] = float(entropy(agent, encoded, batches[0]).mean())
     assert after[1.0] > after[0.0]
+
+
+@pytest.mark.parametrize("method", ["naive", "lola_dice", "advantage_alignment"])
+def test_entropy_bonus_decays_per_update(method: str) -> None:
+    """After k updates, coef c with decay d gives the same update as a constant coef c * d**k."""
+    extra = {"lookahead_space": "policy"} if method == "lola_dice" else {}
+    updates = {}
+    for name, coef, decay in (("decayed", 0.5, 0.5), ("constant", 0.5 * 0.5**3, 1.0), ("start", 0.5, 1.0)):
+        a, b = pair(tiny("mlp", method, entropy_coef=coef, entropy_coef_decay=decay, **extra))
+        a.updates = 3  # as if three updates had passed, on the same weights
+        batches = play([a, b])
+        before = params(a)
+        logs = a.learn(batches[0], batches[1])
+        assert logs["entropy_coef"] == pytest.approx(coef * decay**3)
+        updates[name] = {k: v.detach() - before[k] for k, v in a.policy.named_parameters()}
+    for k in updates["constant"]:
+        torch.testing.assert_close(updates["decayed"][k], updates["constant"][k])
+    assert max(float((updates["start"][k] - updates["decayed"][k]).abs().max()) for k in updates["start"]) > 1e-6
 
 
 def test_shaping_clip_bounds_the_lola_term() -> None:
