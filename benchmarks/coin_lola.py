@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--greedy-fraction", type=float, default=0.0,
                         help="population training: greedy takes each seat in this share of the games "
                              "(lola_agents.population); adds _greedy<F> to the result name")
+    parser.add_argument("--no-shaping-vs-greedy", action="store_true",
+                        help="with --greedy-fraction: each learner drops its shaping term in its games "
+                             "against greedy, which takes no learning step (adds _naivevsgreedy)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -138,9 +141,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if len(kinds) != 2:
         raise ValueError(f"--pair needs two agents joined by '-', got {args.pair!r}")
     agents = [make_agent(k, args.preset, 2 * args.seed + i, overrides) for i, k in enumerate(kinds)]
+    if args.no_shaping_vs_greedy and not args.greedy_fraction:
+        raise ValueError("--no-shaping-vs-greedy needs --greedy-fraction > 0")
     greedy_tag = f"_greedy{args.greedy_fraction}" if args.greedy_fraction else ""
+    greedy_tag += "_naivevsgreedy" if args.no_shaping_vs_greedy else ""
     name = f"{args.preset}_{args.pair}_seed{args.seed}{greedy_tag}{args.tag}"
-    players = with_greedy_stand_ins(agents, num_envs, args.greedy_fraction, seed=1000 + args.seed) \
+    players = with_greedy_stand_ins(agents, num_envs, args.greedy_fraction, seed=1000 + args.seed,
+                                    mark_fixed_opponents=args.no_shaping_vs_greedy) \
         if args.greedy_fraction else agents
     args.out.mkdir(parents=True, exist_ok=True)
     out_file = args.out / f"{name}.json"
@@ -156,6 +163,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "agent_configs": [a.config() if isinstance(a, CoinLOLAAgent) else None for a in agents],
         "threads": args.threads,
         "greedy_fraction": args.greedy_fraction,
+        "no_shaping_vs_greedy": args.no_shaping_vs_greedy,
         "curve": [],
     }
     start = time.perf_counter()

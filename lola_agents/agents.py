@@ -39,6 +39,7 @@ FIXED_STRATEGIES: dict[str, tuple[str, str]] = {
     "random": ("lola_agents.fixed", "RandomCoinAgent"),
     "greedy": ("lola_agents.fixed", "GreedyCoinAgent"),
     "own-coin": ("lola_agents.fixed", "OwnCoinAgent"),
+    "tft-coin": ("lola_agents.fixed", "TitForTatCoinAgent"),
 }
 
 

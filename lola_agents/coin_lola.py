@@ -70,6 +70,9 @@ class CoinLOLAConfig:
         network: ``"conv_gru"`` (paper) or ``"mlp"`` (fast).
         grid_size, num_actions, egocentric_env: must match the env's options.
         mlp_hidden: hidden widths of the MLP.
+        mlp_history: previous observations the MLP sees (1 = one step back); a
+            longer history lets it hold a grudge for a few steps, which a
+            reciprocal (tit-for-tat-like) coin-game strategy needs.
         conv_channels, gru_hidden: paper network sizes (20, 32).
         optimizer: policy optimiser, ``"sgd"`` (paper) or ``"adam"``.
         lr: policy learning rate (paper 0.005).
@@ -110,6 +113,7 @@ class CoinLOLAConfig:
     num_actions: int = 4
     egocentric_env: bool = False
     mlp_hidden: tuple[int, ...] = (64, 64)
+    mlp_history: int = 1
     conv_channels: int = 20
     gru_hidden: int = 32
     optimizer: str = "sgd"
@@ -151,7 +155,7 @@ class CoinLOLAConfig:
             raise ValueError(f"num_actions must be 4 or 5 (stay action), got {self.num_actions!r}")
         if not self.mlp_hidden or any(not isinstance(w, int) or w < 1 for w in self.mlp_hidden):
             raise ValueError(f"mlp_hidden must be positive integer widths, got {self.mlp_hidden!r}")
-        for name in ("conv_channels", "gru_hidden", "om_steps"):
+        for name in ("conv_channels", "gru_hidden", "om_steps", "mlp_history"):
             check_int(name, getattr(self, name), 1)
         for name in ("chunk_games", "om_first_steps", "seed"):
             check_int(name, getattr(self, name), 0)
@@ -372,7 +376,7 @@ def _optimizer(kind: str, params: Any, lr: float) -> torch.optim.Optimizer:
 
 def _build_network(cfg: CoinLOLAConfig, num_outputs: int) -> nn.Module:
     if cfg.network == "mlp":
-        return NETWORKS["mlp"](cfg.grid_size, cfg.num_actions, num_outputs, cfg.mlp_hidden)
+        return NETWORKS["mlp"](cfg.grid_size, cfg.num_actions, num_outputs, cfg.mlp_hidden, cfg.mlp_history)
     return NETWORKS["conv_gru"](cfg.grid_size, cfg.num_actions, num_outputs, cfg.conv_channels, cfg.gru_hidden)
 
 
@@ -530,9 +534,13 @@ class CoinLOLAAgent(StatefulAgent):
         me = PolicyView(self.policy, self.acting_params())
         entropy_coef = self.entropy_coef_now()
         logs: dict[str, float] = {"entropy_coef": entropy_coef}
+        # Games against a fixed opponent (population training): it takes no learning step,
+        # so there is nothing to shape and the shaping term is dropped in those games.
+        shaped_games = self._shaped_games(batch)
         if cfg.method in ("naive", "advantage_alignment"):
             if cfg.method == "advantage_alignment":
-                my_adv = aligned_advantages(my_adv, their_adv, starts, cfg.gamma, cfg.alignment_beta)
+                shaped_adv = their_adv if shaped_games is None else their_adv * shaped_games
+                my_adv = aligned_advantages(my_adv, shaped_adv, starts, cfg.gamma, cfg.alignment_beta)
             direction = self._first_order(me, me.params, my_encoded, starts, my_actions, my_adv, discounts, slices,
                                           weights, entropy_coef)
         else:
@@ -542,7 +550,7 @@ class CoinLOLAAgent(StatefulAgent):
             if cfg.lookahead_space == "policy":
                 direction, shaping_logs = self._policy_space_direction(
                     me, them, my_encoded, their_encoded, starts, my_actions, their_actions,
-                    my_adv, their_adv, discounts, slices, batch.num_envs, entropy_coef,
+                    my_adv, their_adv, discounts, slices, batch.num_envs, entropy_coef, shaped_games,
                 )
             else:
                 direction, shaping_logs = self._lola_direction(
@@ -578,6 +586,24 @@ class CoinLOLAAgent(StatefulAgent):
         if "own_coins" in batch.infos and "other_coins" in opponent_batch.infos:
             logs["own_coin_rate"] = joint_own_coin_rate([batch, opponent_batch])
         return logs
+
+    def _shaped_games(self, batch: Batch) -> torch.Tensor | None:
+        """float ``[N]``: 1 in games whose opponent learns, 0 against a fixed one (from
+        ``batch.infos["opponent_learns"]``, set by :mod:`lola_agents.population`); None = all learn."""
+        learns = batch.infos.get("opponent_learns")
+        if learns is None:
+            return None
+        if learns.dtype != torch.bool or tuple(learns.shape) != (batch.num_steps, batch.num_envs):
+            raise ValueError(f"infos['opponent_learns'] must be bool [T, N] = [{batch.num_steps}, "
+                             f"{batch.num_envs}], got {learns.dtype} {tuple(learns.shape)}")
+        if bool(learns.all()):
+            return None
+        if self.cfg.method in ("lola_pg", "lola_dice") and self.cfg.lookahead_space == "parameters":
+            raise ValueError(
+                f"{self.cfg.name} (look-ahead on the opponent's weights) cannot drop its shaping term per game; "
+                "games against a fixed opponent are supported for method='naive', 'advantage_alignment' "
+                "and lookahead_space='policy'")
+        return learns[0].float()
 
     def entropy_coef_now(self) -> float:
         """Weight of the entropy bonus at the next update: ``entropy_coef * entropy_coef_decay ** updates``."""
@@ -665,7 +691,7 @@ class CoinLOLAAgent(StatefulAgent):
         self, me: PolicyView, them: PolicyView, my_encoded: torch.Tensor, their_encoded: torch.Tensor,
         starts: torch.Tensor, my_actions: torch.Tensor, their_actions: torch.Tensor,
         my_adv: torch.Tensor, their_adv: torch.Tensor, discounts: torch.Tensor,
-        slices: list[slice], num_games: int, entropy_coef: float,
+        slices: list[slice], num_games: int, entropy_coef: float, shaped_games: torch.Tensor | None = None,
     ) -> tuple[ParamDict, dict[str, float]]:
         """LOLA-DiCE whose opponent takes its look-ahead step in policy space.
 
@@ -674,7 +700,8 @@ class CoinLOLAAgent(StatefulAgent):
         learner): each game's ``z' = z + eta grad_z f_2`` with ``f_2`` that game's
         loaded-DiCE return of the opponent, ``v = grad_z' f_1`` (first order, at
         ``z'``), and ``d = grad_1 V_1 + eta grad_1 mean_n[ v_n . grad_z f_2,n ]``.
-        Every term is per game, so slices need no full-batch pass.
+        Every term is per game, so slices need no full-batch pass, and
+        ``shaped_games`` (float ``[N]``, None = all) weights each game's shaping term.
         """
         cfg = self.cfg
         eta = cfg.lookahead_lr
@@ -702,6 +729,8 @@ class CoinLOLAAgent(StatefulAgent):
             z_leaf = z.clone().requires_grad_(True)
             f2 = games * loaded_dice_objective(my_lp + their_log_probs(z_leaf), their_adv[:, s], discounts[:, s], decay)
             grad_z = torch.autograd.grad(f2, z_leaf, create_graph=True)[0]
+            if shaped_games is not None:
+                v = v * shaped_games[s].view(1, -1, 1)
             shaping = (grad_z * v).sum() / num_games
             my_value = (games / num_games) * policy_objective(my_lp, my_entropy, my_adv[:, s], discounts[:, s],
                                                               entropy_coef)

@@ -8,7 +8,7 @@ parameters (``torch.func.functional_call``) for look-ahead and shaping terms:
                     filters (circular padding: the board is a torus), a GRU
                     core of 32 units, a linear head (4 logits, or values)
 :class:`CoinMLP`    the fast option: an MLP that sees the current and the
-                    previous observation and both agents' previous moves
+                    previous observation(s) and both agents' moves between them
 ==================  =========================================================
 
 Interface (T = steps, N = games, F = encoded features):
@@ -68,17 +68,21 @@ def move_table(grid_size: int, num_actions: int) -> torch.Tensor:
 
 
 class CoinMLP(nn.Module):
-    """Fast coin-game network: MLP over (obs, previous obs, both previous moves).
+    """Fast coin-game network: MLP over the observation, the ``history`` previous
+    observations and both agents' moves between them.
 
-    The previous moves are read off the two observations (each agent's
-    displacement on the torus), so acting and learning compute the same
-    features from observations alone.
+    The moves are read off consecutive observations (each agent's displacement
+    on the torus), so acting and learning compute the same features from
+    observations alone. ``history=1`` (the default) sees one step back; a
+    longer history lets the policy remember for a few steps what the opponent
+    did (e.g. that it took my coin), which a reciprocal strategy needs.
 
     Args:
         grid_size: board side g.
         num_actions: 4 (5 with the stay action).
         num_outputs: logits (``num_actions``) or values.
         hidden: hidden layer widths.
+        history: previous observations seen, >= 1.
     """
 
     recurrent = False
@@ -89,11 +93,14 @@ class CoinMLP(nn.Module):
         num_actions: int = 4,
         num_outputs: int = 4,
         hidden: Sequence[int] = (64, 64),
+        history: int = 1,
     ) -> None:
         super().__init__()
-        self.grid_size, self.num_actions = grid_size, num_actions
+        if not isinstance(history, int) or history < 1:
+            raise ValueError(f"history must be an integer >= 1, got {history!r}")
+        self.grid_size, self.num_actions, self.history = grid_size, num_actions, history
         self.register_buffer("moves", move_table(grid_size, num_actions), persistent=False)
-        width = 2 * NUM_PLANES * grid_size**2 + 2 * num_actions
+        width = (1 + history) * NUM_PLANES * grid_size**2 + 2 * num_actions * history
         layers: list[nn.Module] = []
         for size in hidden:
             layers += [nn.Linear(width, size), nn.ReLU()]
@@ -101,39 +108,65 @@ class CoinMLP(nn.Module):
         layers.append(nn.Linear(width, num_outputs))
         self.net = nn.Sequential(*layers)
 
-    def _features(self, obs: torch.Tensor, prev_obs: torch.Tensor, has_prev: torch.Tensor) -> torch.Tensor:
-        """``obs``, ``prev_obs`` ``[..., 4, g, g]``, ``has_prev`` bool ``[...]`` -> ``[..., F]``."""
+    def _moves(self, obs: torch.Tensor, prev_obs: torch.Tensor) -> torch.Tensor:
+        """One-hot moves of (me, other) from ``prev_obs`` to ``obs`` ``[..., 4, g, g]`` -> ``[..., 2*A]``."""
         g = self.grid_size
-        flat, prev_flat = obs.flatten(-3), prev_obs.flatten(-3)
         cells = obs[..., :2, :, :].flatten(-2).argmax(-1)  # [..., 2] me, other
         prev_cells = prev_obs[..., :2, :, :].flatten(-2).argmax(-1)
         delta = ((cells // g - prev_cells // g) % g) * g + (cells % g - prev_cells % g) % g
-        moves = self.moves[delta].flatten(-2) * has_prev.unsqueeze(-1).to(obs.dtype)
-        prev_flat = prev_flat * has_prev.unsqueeze(-1).to(obs.dtype)
-        return torch.cat([flat, prev_flat, moves], dim=-1)
+        return self.moves[delta].flatten(-2)
+
+    def _features(self, obs: torch.Tensor, previous: list[torch.Tensor], available: list[torch.Tensor]) -> torch.Tensor:
+        """``obs`` and ``previous[k]`` (k+1 steps back) ``[..., 4, g, g]``, ``available[k]`` bool
+        ``[...]`` (that step exists in this episode) -> ``[..., F]``."""
+        frames, moves, later = [obs.flatten(-3)], [], obs
+        for prev, has in zip(previous, available, strict=True):
+            mask = has.unsqueeze(-1).to(obs.dtype)
+            frames.append(prev.flatten(-3) * mask)
+            moves.append(self._moves(later, prev) * mask)
+            later = prev
+        return torch.cat(frames + moves, dim=-1)
 
     def encode(self, obs: torch.Tensor, episode_starts: torch.Tensor) -> torch.Tensor:
         """``[T, N, 4, g, g]`` canonical obs -> features ``[T, N, F]``."""
-        prev = torch.cat([torch.zeros_like(obs[:1]), obs[:-1]], dim=0)
-        has_prev = ~episode_starts.clone()
-        has_prev[0] = False
-        return self._features(obs, prev, has_prev)
+        steps = obs.shape[0]
+        starts = episode_starts.clone()
+        starts[0] = True
+        age = torch.zeros(starts.shape, dtype=torch.long)  # steps since the episode began
+        for t in range(1, steps):
+            age[t] = torch.where(starts[t], torch.zeros_like(age[t]), age[t - 1] + 1)
+        previous, available = [], []
+        for k in range(1, self.history + 1):
+            shifted = torch.cat([torch.zeros_like(obs[:k]), obs[:-k]], dim=0) if k < steps else torch.zeros_like(obs)
+            previous.append(shifted)
+            available.append(age >= k)
+        return self._features(obs, previous, available)
 
     def forward(self, encoded: torch.Tensor, episode_starts: torch.Tensor) -> torch.Tensor:
         """``[T, N, F]`` -> ``[T, N, num_outputs]`` (no recurrence: starts are not needed)."""
         return self.net(encoded)
 
     def initial_state(self, num_envs: int) -> torch.Tensor:
-        """The previous observation, zeros ``[N, 4, g, g]`` before the first step."""
+        """The previous observations, zeros before the first step: ``[N, 4, g, g]`` for
+        ``history=1``, else ``[N, history, 4, g, g]`` (most recent first)."""
         g = self.grid_size
-        return torch.zeros(num_envs, NUM_PLANES, g, g)
+        if self.history == 1:
+            return torch.zeros(num_envs, NUM_PLANES, g, g)
+        return torch.zeros(num_envs, self.history, NUM_PLANES, g, g)
 
     def step(
         self, obs: torch.Tensor, state: torch.Tensor, episode_starts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step: ``obs [N, 4, g, g]``, state = previous obs -> (outputs ``[N, out]``, obs)."""
-        features = self._features(obs, state, ~episode_starts)
-        return self.net(features), obs
+        """One step: ``obs [N, 4, g, g]``, state = previous observations -> (outputs ``[N, out]``, new state)."""
+        if self.history == 1:
+            return self.net(self._features(obs, [state], [~episode_starts])), obs
+        # A zero frame is a step before the episode began (a real observation shows both agents).
+        fresh = ~episode_starts
+        state = state * fresh.view(-1, 1, 1, 1, 1).to(state.dtype)
+        previous = list(state.unbind(1))
+        available = [fresh & (prev.flatten(1).sum(1) > 0) for prev in previous]
+        new_state = torch.cat([obs.unsqueeze(1), state[:, :-1]], dim=1)
+        return self.net(self._features(obs, previous, available)), new_state
 
 
 class CircularConv3x3(nn.Module):

@@ -21,6 +21,9 @@ right, left, down, up on a torus):
 :class:`GreedyCoinAgent`  a shortest move to the coin, whatever its colour
 :class:`OwnCoinAgent`  a shortest move to its own coin; when the coin is the
                        other's, a random move that does not step onto it
+:class:`TitForTatCoinAgent`  own-coin, but greedy for a few steps after the
+                       opponent takes one of its coins (the coin game's
+                       reciprocal strategy; stateful)
 =====================  ===================================================
 
 Ties between equally good moves are broken uniformly at random; ``log_probs``
@@ -237,6 +240,19 @@ def _nearest(dist: np.ndarray) -> np.ndarray:
     return dist == dist.min(axis=1, keepdims=True)
 
 
+def _greedy_moves(dist_mine: np.ndarray, dist_other: np.ndarray) -> np.ndarray:
+    """bool ``[N, 4]``: the shortest moves to the nearest coin, whatever its colour."""
+    return _nearest(np.minimum(dist_mine, dist_other))
+
+
+def _own_coin_moves(dist_mine: np.ndarray, dist_other: np.ndarray) -> np.ndarray:
+    """bool ``[N, 4]``: the shortest moves to my coin that do not step onto the other's;
+    while only the other's coin is out, every move that avoids it."""
+    safe = dist_other > 0  # all True when the other's coin is absent (inf)
+    towards_safe = _nearest(np.where(safe, dist_mine, np.inf)) & safe
+    return np.where(towards_safe.any(axis=1, keepdims=True), towards_safe, safe)
+
+
 class RandomCoinAgent(CoinGameAgent):
     """Uniformly random moves (never the optional stay action)."""
 
@@ -258,7 +274,7 @@ class GreedyCoinAgent(CoinGameAgent):
         self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, Any]:
         _, dist_mine, dist_other, _ = self._positions(obs)
-        actions, log_probs = self._sample(_nearest(np.minimum(dist_mine, dist_other)))
+        actions, log_probs = self._sample(_greedy_moves(dist_mine, dist_other))
         return actions, log_probs, state
 
 
@@ -270,11 +286,67 @@ class OwnCoinAgent(CoinGameAgent):
         self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, Any]:
         _, dist_mine, dist_other, _ = self._positions(obs)
-        safe = dist_other > 0  # all True when the other's coin is absent (inf)
-        towards_safe = _nearest(np.where(safe, dist_mine, np.inf)) & safe
-        allowed = np.where(towards_safe.any(axis=1, keepdims=True), towards_safe, safe)
-        actions, log_probs = self._sample(allowed)
+        actions, log_probs = self._sample(_own_coin_moves(dist_mine, dist_other))
         return actions, log_probs, state
+
+
+class TitForTatCoinAgent(CoinGameAgent):
+    """Coin-game tit-for-tat: plays :class:`OwnCoinAgent` until the opponent takes one of
+    its coins, then :class:`GreedyCoinAgent` for ``retaliation_steps`` steps (counting the
+    step it sees the theft), then cooperates again.
+
+    A theft is read off two consecutive observations: the opponent now stands where my
+    coin stood before the move (a pickup always happens on the step it is made).
+
+    Args:
+        retaliation_steps: steps of greedy play after each theft, >= 1; None = for the rest
+            of the episode (grim trigger).
+        player_index, egocentric, seed: as :class:`CoinGameAgent`.
+
+    State per game: ``(previous obs [N, 4, H, W], steps since the last theft [N], -1 = none)``.
+    """
+
+    def __init__(
+        self, retaliation_steps: int | None = 3, player_index: int | None = None,
+        egocentric: bool = False, seed: int | None = None,
+    ) -> None:
+        super().__init__(player_index, egocentric, seed)
+        if retaliation_steps is not None and (isinstance(retaliation_steps, bool)
+                                              or not isinstance(retaliation_steps, int) or retaliation_steps < 1):
+            raise ValueError(f"retaliation_steps must be an integer >= 1 or None, got {retaliation_steps!r}")
+        self.retaliation_steps = retaliation_steps
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "retaliation_steps": self.retaliation_steps}
+
+    def initial_state(self, num_envs: int) -> None:
+        return None  # built on the first observation (its board size)
+
+    def act(
+        self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        next_cells, dist_mine, dist_other, grid = self._positions(obs)
+        n = len(obs)
+        starts = np.asarray(episode_starts, dtype=bool)
+        if state is None:
+            state = (np.zeros_like(obs), np.full(n, -1, dtype=np.int64))
+            starts = np.ones(n, dtype=bool)
+        prev_obs, since_theft = state
+        if self.egocentric:
+            other, my_coin = 1, 2
+        else:
+            other, my_coin = 1 - self.player_index, 2 + self.player_index
+        flat, prev_flat = obs.reshape(n, 4, -1), prev_obs.reshape(n, 4, -1)
+        other_cell = flat[:, other].argmax(axis=1)
+        theft = (prev_flat[np.arange(n), my_coin, other_cell] > 0) & ~starts
+        since_theft = np.where(starts, -1, since_theft)
+        since_theft = np.where(theft, 0, np.where(since_theft >= 0, since_theft + 1, -1))
+        angry = since_theft >= 0
+        if self.retaliation_steps is not None:
+            angry &= since_theft < self.retaliation_steps
+        allowed = np.where(angry[:, None], _greedy_moves(dist_mine, dist_other), _own_coin_moves(dist_mine, dist_other))
+        actions, log_probs = self._sample(allowed)
+        return actions, log_probs, (np.array(obs, copy=True), since_theft)
 
 
 FIXED_AGENTS: dict[str, type[BaseAgent]] = {
@@ -285,4 +357,5 @@ FIXED_AGENTS: dict[str, type[BaseAgent]] = {
     "random_coin": RandomCoinAgent,
     "greedy": GreedyCoinAgent,
     "own_coin": OwnCoinAgent,
+    "tft_coin": TitForTatCoinAgent,
 }

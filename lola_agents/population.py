@@ -10,6 +10,13 @@ Self-play alone converges to pure cooperation that greedy then exploits
 (docs/coin_game_lola.md); Duque et al. (2024) train Advantage Alignment
 against a replay buffer of past agents for the same reason.
 
+With ``mark_fixed_opponents=True`` the learner is also told which of its own
+games were played against the other seat's stand-in: the batch it learns from
+carries ``infos["opponent_learns"]`` (bool ``[T, n]``, False in those games).
+:class:`lola_agents.coin_lola.CoinLOLAAgent` then drops its shaping term there:
+LOLA's term is the gradient through the opponent's anticipated learning step,
+and a fixed stand-in takes no step, so against it LOLA is the naive learner.
+
 Only the learner is saved, checkpointed and evaluated: the wrapper forwards
 everything else to it.
 """
@@ -31,15 +38,27 @@ class WithStandIn:
         learner: any Agent that learns (its ``learn`` sees only its own games).
         stand_in: a fixed Agent (its ``learn`` is never called).
         stand_in_games: game indices ``[start, stop)`` of the batch given to the stand-in.
+        fixed_opponent_games: games ``[start, stop)`` in which the *opponent's* seat is
+            a fixed stand-in; if given, the learner's batch carries
+            ``infos["opponent_learns"]`` (False in those games).
     """
 
-    def __init__(self, learner: Any, stand_in: Any, stand_in_games: slice) -> None:
-        if not (isinstance(stand_in_games, slice) and stand_in_games.step in (None, 1)
-                and 0 <= stand_in_games.start < stand_in_games.stop):
-            raise ValueError(f"stand_in_games must be a slice [start, stop) with 0 <= start < stop, got {stand_in_games!r}")
+    def __init__(self, learner: Any, stand_in: Any, stand_in_games: slice,
+                 fixed_opponent_games: slice | None = None) -> None:
+        for name, games in (("stand_in_games", stand_in_games), ("fixed_opponent_games", fixed_opponent_games)):
+            if games is None and name == "fixed_opponent_games":
+                continue
+            if not (isinstance(games, slice) and games.step in (None, 1) and games.start is not None
+                    and 0 <= games.start < games.stop):
+                raise ValueError(f"{name} must be a slice [start, stop) with 0 <= start < stop, got {games!r}")
+        if fixed_opponent_games is not None and (
+                fixed_opponent_games.start < stand_in_games.stop and stand_in_games.start < fixed_opponent_games.stop):
+            raise ValueError(f"fixed_opponent_games {fixed_opponent_games} overlap stand_in_games {stand_in_games}: "
+                             "a stand-in would play a stand-in")
         self.learner = learner
         self.stand_in = stand_in
         self.stand_in_games = stand_in_games
+        self.fixed_opponent_games = fixed_opponent_games
 
     def __getattr__(self, name: str) -> Any:  # name, cfg, save, state_dict, ... of the learner
         learner = self.__dict__.get("learner")
@@ -83,19 +102,31 @@ class WithStandIn:
     def learn(self, batch: Batch, opponent_batch: Batch) -> dict[str, float]:
         """The learner's update from its own games only (the stand-in's games are dropped)."""
         own = self._own_games(batch.num_envs)
-        return self.learner.learn(batch.select_games(own), opponent_batch.select_games(own))
+        mine, theirs = batch.select_games(own), opponent_batch.select_games(own)
+        if self.fixed_opponent_games is not None:
+            if self.fixed_opponent_games.stop > batch.num_envs:
+                raise ValueError(f"fixed-opponent games {self.fixed_opponent_games} do not fit a batch of "
+                                 f"{batch.num_envs} games")
+            learns = torch.ones(batch.num_envs, dtype=torch.bool)
+            learns[self.fixed_opponent_games] = False
+            mine.infos["opponent_learns"] = learns[own].expand(batch.num_steps, -1)
+        return self.learner.learn(mine, theirs)
 
 
-def with_greedy_stand_ins(learners: list[Any], num_envs: int, fraction: float, seed: int = 0) -> list[WithStandIn]:
+def with_greedy_stand_ins(learners: list[Any], num_envs: int, fraction: float, seed: int = 0,
+                          mark_fixed_opponents: bool = False) -> list[WithStandIn]:
     """Both seats wrapped: greedy plays seat 0 in the first ``fraction`` of the games and
     seat 1 in the next ``fraction``, so each learner meets greedy in that share of all games.
 
-    ``fraction`` in (0, 0.5); returns ``[seat 0, seat 1]``.
+    ``fraction`` in (0, 0.5); ``mark_fixed_opponents``: tell each learner which of its
+    games were against greedy (``infos["opponent_learns"]``, see the module doc).
+    Returns ``[seat 0, seat 1]``.
     """
     from lola_agents.fixed import GreedyCoinAgent
 
     if not 0 < fraction < 0.5:
         raise ValueError(f"the stand-in fraction must be in (0, 0.5), got {fraction!r}")
     games = max(1, round(fraction * num_envs))
-    return [WithStandIn(learners[0], GreedyCoinAgent(seed=seed), slice(0, games)),
-            WithStandIn(learners[1], GreedyCoinAgent(seed=seed + 1), slice(games, 2 * games))]
+    first, second = slice(0, games), slice(games, 2 * games)
+    return [WithStandIn(learners[0], GreedyCoinAgent(seed=seed), first, second if mark_fixed_opponents else None),
+            WithStandIn(learners[1], GreedyCoinAgent(seed=seed + 1), second, first if mark_fixed_opponents else None)]

@@ -4,7 +4,7 @@
     lola-watch --agent-0 greedy --agent-1 own-coin --window
     lola-watch --agent-0 PATH --agent-1 greedy --episodes 200     # evaluation only
 
-An agent is a fixed strategy (``random``, ``greedy``, ``own-coin``) or a
+An agent is a fixed strategy (``random``, ``greedy``, ``own-coin``, ``tft-coin``) or a
 checkpoint folder saved by a learner (see :func:`lola_agents.agents.load_agent`).
 Besides the rendered episode it prints the evaluation metrics of
 ``--episodes`` games (reward per step, own-coin rate, pickups per step).

@@ -98,18 +98,47 @@ def test_game_sliced_backprop_equals_full_batch(method: str) -> None:
         torch.testing.assert_close(sliced[k], full[k], rtol=1e-4, atol=1e-7)
 
 
-@pytest.mark.parametrize("network", ["conv_gru", "mlp"])
+@pytest.mark.parametrize(("network", "history"), [("conv_gru", 1), ("mlp", 1), ("mlp", 3)])
 @pytest.mark.parametrize("seat", [0, 1])
-def test_learning_recomputes_the_acting_log_probs(network: str, seat: int) -> None:
-    """Sequence forward (learning) and step-by-step forward (acting) give the same policy."""
-    agent = CoinLOLAAgent(tiny(network, "naive"), seed=3)
+def test_learning_recomputes_the_acting_log_probs(network: str, history: int, seat: int) -> None:
+    """Sequence forward (learning) and step-by-step forward (acting) give the same policy,
+    across episode ends (3 episodes of 4 steps)."""
+    agent = CoinLOLAAgent(tiny(network, "naive", mlp_history=history), seed=3)
     agents = [agent, GreedyCoinAgent(seed=0)] if seat == 0 else [GreedyCoinAgent(seed=0), agent]
-    batch = play(agents, steps=10)[seat]
+    venv = coin_game_env.make_vec("coin_game_v0", GAMES, seed=0, max_cycles=4)
+    batch = collect(venv, agents, 12)[seat]
+    assert int(batch.episode_starts.sum()) == 3 * GAMES
     obs = agent._canonical(batch.obs, seat)
     view = PolicyView(agent.policy, agent.acting_params())
     encoded = agent.policy.encode(obs, batch.episode_starts)
     log_probs = view.log_probs(view.params, encoded, batch.episode_starts, batch.actions)
     torch.testing.assert_close(log_probs, batch.log_probs, rtol=1e-4, atol=1e-5)
+
+
+def test_mlp_history_features_by_hand() -> None:
+    """history=2: the features hold the last two observations and both agents' moves between
+    them (equal to the actions actually played), zero before the episode began."""
+    net = CoinMLP(history=2)
+    venv = coin_game_env.make_vec("coin_game_v0", GAMES, seed=1, max_cycles=4)
+    batches = collect(venv, [GreedyCoinAgent(seed=0), GreedyCoinAgent(seed=1)], 8)
+    obs, starts = batches[0].obs, batches[0].episode_starts
+    features = net.encode(obs, starts)
+    assert features.shape == (8, GAMES, 3 * 36 + 2 * 8)
+    frame = lambda k: features[..., 36 * k: 36 * (k + 1)]  # noqa: E731
+    moves = lambda k: features[..., 108 + 8 * (k - 1): 108 + 8 * k]  # noqa: E731
+    for t in range(8):
+        age = t % 4  # episodes of 4 steps from t = 0
+        torch.testing.assert_close(frame(0)[t], obs[t].flatten(1))
+        for k in (1, 2):
+            if age >= k:
+                torch.testing.assert_close(frame(k)[t], obs[t - k].flatten(1))
+                played = torch.stack([batches[0].actions[t - k], batches[1].actions[t - k]], dim=1)
+                expected = torch.nn.functional.one_hot(played, 4).float().flatten(1)
+                torch.testing.assert_close(moves(k)[t], expected)
+            else:
+                assert not frame(k)[t].any() and not moves(k)[t].any()
+    with pytest.raises(ValueError, match="history"):
+        CoinMLP(history=0)
 
 
 def test_canonical_obs_swaps_seats() -> None:
@@ -381,3 +410,58 @@ def test_policy_space_lookahead_equals_differentiating_through_the_step(chunk: i
         torch.testing.assert_close(step, expected[k], rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="lookahead_space"):
         CoinLOLAConfig(method="naive", lookahead_space="policy")
+
+
+def _update_with_mask(method: str, mask: torch.Tensor | None, games: torch.Tensor | None = None,
+                      **extra) -> dict[str, torch.Tensor]:
+    """Parameter change of agent a (SGD, so change = lr x direction) on the shared batch, restricted
+    to ``games`` and with ``infos['opponent_learns']`` = ``mask`` if given."""
+    a, b = pair(tiny("mlp", method, entropy_coef=0.01, **extra))
+    batches = play([a, b], games=GAMES, seed=3)
+    mine, theirs = batches
+    if games is not None:
+        mine, theirs = mine.select_games(games), theirs.select_games(games)
+    if mask is not None:
+        mine.infos["opponent_learns"] = mask.expand(mine.num_steps, -1)
+    before = params(a)
+    a.learn(mine, theirs)
+    return {k: v.detach() - before[k] for k, v in a.policy.named_parameters()}
+
+
+@pytest.mark.parametrize(("method", "extra"), [("advantage_alignment", {}),
+                                               ("lola_dice", {"lookahead_space": "policy", "lookahead_lr": 1.0})])
+def test_no_shaping_against_a_fixed_opponent(method: str, extra: dict) -> None:
+    """Games marked as against a fixed opponent get the naive update; the rest keep the shaping term.
+
+    Checked against independent runs: all games marked = the naive learner's update; no game
+    marked = the unmarked update; a mixed mask = the share-weighted sum of the shaped update
+    on the learning-opponent games and the naive update on the fixed-opponent games (the
+    direction is a mean over games)."""
+    all_fixed = _update_with_mask(method, torch.zeros(GAMES, dtype=torch.bool), **extra)
+    naive = _update_with_mask("naive", None)
+    for k in all_fixed:
+        torch.testing.assert_close(all_fixed[k], naive[k])
+    shaped = _update_with_mask(method, None, **extra)
+    all_learn = _update_with_mask(method, torch.ones(GAMES, dtype=torch.bool), **extra)
+    assert max(float((shaped[k] - all_fixed[k]).abs().max()) for k in shaped) > 1e-5  # the term is live
+    for k in shaped:
+        torch.testing.assert_close(all_learn[k], shaped[k])
+    mask = torch.tensor([True, False, True, True, False, True, False, True])
+    mixed = _update_with_mask(method, mask, **extra)
+    learning, fixed = mask.nonzero().squeeze(1), (~mask).nonzero().squeeze(1)
+    part_shaped = _update_with_mask(method, None, games=learning, **extra)
+    part_naive = _update_with_mask("naive", None, games=fixed)
+    share = len(learning) / GAMES
+    for k in mixed:
+        torch.testing.assert_close(mixed[k], share * part_shaped[k] + (1 - share) * part_naive[k])
+
+
+def test_fixed_opponent_mask_is_checked() -> None:
+    a, b = pair(tiny("mlp", "lola_dice"))  # look-ahead on the weights: cannot drop the term per game
+    mine, theirs = play([a, b])
+    mine.infos["opponent_learns"] = torch.tensor([True, False] * (GAMES // 2)).expand(STEPS, -1)
+    with pytest.raises(ValueError, match="cannot drop its shaping term per game"):
+        a.learn(mine, theirs)
+    mine.infos["opponent_learns"] = torch.ones(STEPS, GAMES)
+    with pytest.raises(ValueError, match="opponent_learns"):
+        a.learn(mine, theirs)

@@ -18,6 +18,7 @@ from lola_agents.fixed import (
     RandomCoinAgent,
     RandomMatrixAgent,
     TitForTat,
+    TitForTatCoinAgent,
 )
 
 
@@ -129,6 +130,63 @@ def test_coin_game_strategy_metrics() -> None:
     # the greedy agent exploits the polite one
     mixed = evaluate("coin_game_v0", GreedyCoinAgent(), OwnCoinAgent(), episodes=32, seed=0)
     assert mixed["reward_per_step"][0] > 0 > mixed["reward_per_step"][1]
+
+
+def test_coin_tit_for_tat_retaliates_after_a_theft_only() -> None:
+    """Red sees blue step onto the red coin (a theft): for ``retaliation_steps`` steps it
+    then takes blue's coin like greedy; without a theft it avoids blue's coin like own-coin."""
+    before = _planes((0, 0), (1, 1), (1, 2), red_coin=True)  # red coin at (1, 2), blue next to it
+    stolen = _planes((0, 0), (1, 2), (0, 1), red_coin=False)  # blue on (1, 2), blue coin at (0, 1)
+    not_stolen = _planes((0, 0), (2, 1), (0, 1), red_coin=False)  # blue moved elsewhere
+    no_start = np.zeros(1, dtype=bool)
+
+    def moves_after(previous, current, retaliation_steps=2) -> set[int]:
+        out = set()
+        for seed in range(40):
+            tft = TitForTatCoinAgent(retaliation_steps, player_index=0, seed=seed)
+            _, _, state = tft.act(previous, None, np.ones(1, dtype=bool))
+            out.add(int(tft.act(current, state, no_start)[0][0]))
+        return out
+
+    assert moves_after(before, stolen) == {0}  # right, onto blue's coin
+    assert moves_after(before, not_stolen) == {1, 2, 3}  # anything but onto blue's coin
+    # The grudge lasts retaliation_steps steps (the theft step included), then it cooperates.
+    tft = TitForTatCoinAgent(2, player_index=0, seed=0)
+    _, _, state = tft.act(before, None, np.ones(1, dtype=bool))
+    for step, expected in enumerate([{0}, {0}, {1, 2, 3}]):
+        seen = set()
+        for _ in range(40):
+            action, _, new_state = tft.act(stolen if step == 0 else not_stolen, state, no_start)
+            seen.add(int(action[0]))
+        assert seen == expected, step
+        state = new_state
+    # A new episode forgets the grudge; the theft must be seen within one episode.
+    _, _, state = tft.act(before, None, np.ones(1, dtype=bool))
+    assert {int(tft.act(stolen, state, np.ones(1, dtype=bool))[0][0]) for _ in range(40)} == {1, 2, 3}
+    with pytest.raises(ValueError, match="retaliation_steps"):
+        TitForTatCoinAgent(0)
+
+
+def test_coin_tit_for_tat_cooperates_and_is_not_exploited_by_greedy() -> None:
+    """Against itself or own-coin it never retaliates (own-coin rate 1, the own-coin score);
+    against greedy it scores close to greedy vs greedy, where own-coin-only is exploited."""
+    episodes = 64
+    own_pair = evaluate("coin_game_v0", OwnCoinAgent(seed=0), OwnCoinAgent(seed=1), episodes=episodes, seed=0)
+    for other in (TitForTatCoinAgent(seed=1), OwnCoinAgent(seed=1)):
+        pair = evaluate("coin_game_v0", TitForTatCoinAgent(seed=0), other, episodes=episodes, seed=0)
+        assert pair["own_coin_rate"] == 1.0
+        assert pair["reward_per_step"] == pytest.approx(own_pair["reward_per_step"])
+    greedy_pair = evaluate("coin_game_v0", GreedyCoinAgent(seed=0), GreedyCoinAgent(seed=1), episodes=episodes, seed=0)
+    for seat in (0, 1):
+        agents = [TitForTatCoinAgent(seed=0), GreedyCoinAgent(seed=1)]
+        polite = [OwnCoinAgent(seed=0), GreedyCoinAgent(seed=1)]
+        if seat == 1:
+            agents.reverse()
+            polite.reverse()
+        tft = evaluate("coin_game_v0", *agents, episodes=episodes, seed=0)["reward_per_step"][seat]
+        exploited = evaluate("coin_game_v0", *polite, episodes=episodes, seed=0)["reward_per_step"][seat]
+        assert exploited < greedy_pair["reward_per_step"][seat] - 0.2
+        assert tft > greedy_pair["reward_per_step"][seat] - 0.05
 
 
 def test_egocentric_view_needs_no_seat() -> None:

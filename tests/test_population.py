@@ -64,6 +64,33 @@ def test_greedy_stand_ins_take_disjoint_games_of_the_two_seats() -> None:
         WithStandIn(Recorder(), GreedyCoinAgent(), slice(0, 20))._own_games(10)
 
 
+def test_learners_are_told_which_of_their_games_were_against_greedy() -> None:
+    learners = [Recorder(), Recorder()]
+    seats = with_greedy_stand_ins(learners, num_envs=GAMES, fraction=0.25, mark_fixed_opponents=True)
+    venv = coin_game_env.make_vec("coin_game_v0", GAMES, seed=0, max_cycles=STEPS)
+    batches = collect(venv, seats, STEPS)
+    for seat, (learner, wrapper) in enumerate(zip(learners, seats, strict=True)):
+        wrapper.learn(batches[seat], batches[1 - seat])
+        mine, _ = learner.seen[0]
+        # Seat 0 plays games 3..11 (greedy sits in 0..2); greedy plays seat 1 in games 3..5.
+        own = [g for g in range(GAMES) if not (3 * seat <= g < 3 * seat + 3)]
+        against_greedy = set(range(3, 6)) if seat == 0 else set(range(0, 3))
+        expected = torch.tensor([g not in against_greedy for g in own])
+        assert mine.infos["opponent_learns"].shape == (STEPS, len(own))
+        assert (mine.infos["opponent_learns"] == expected).all()
+        # Greedy really did play the opponent's seat in the games marked False.
+        replay = GreedyCoinAgent(seed=0)
+        replay.assign_seat(1 - seat)
+        games = sorted(against_greedy)
+        greedy_moves, _, _ = replay.act(batches[1 - seat].obs[2, games].numpy(), None, np.zeros(len(games), bool))
+        assert (batches[1 - seat].actions[2, games].numpy() == greedy_moves).all()
+    unmarked = with_greedy_stand_ins([Recorder(), Recorder()], num_envs=GAMES, fraction=0.25)
+    unmarked[0].learn(batches[0], batches[1])
+    assert "opponent_learns" not in unmarked[0].learner.seen[0][0].infos
+    with pytest.raises(ValueError, match="overlap"):
+        WithStandIn(Recorder(), GreedyCoinAgent(), slice(0, 3), fixed_opponent_games=slice(2, 5))
+
+
 def test_trainer_runs_wrapped_learners_and_checkpoints_the_learners(tmp_path) -> None:
     config = preset("adalign").agent
     learners = [CoinLOLAAgent(config, seed=s, mlp_hidden=(8,)) for s in (0, 1)]
