@@ -30,7 +30,7 @@ import torch
 from lola_agents.coin_lola import ADVANTAGE_ALIGNMENT, CoinLOLAAgent, preset
 from lola_agents.evaluation import evaluate, joint_own_coin_rate
 from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent, RandomCoinAgent
-from lola_agents.population import with_greedy_stand_ins
+from lola_agents.population import with_greedy_stand_ins, with_past_self_stand_ins
 from lola_agents.ppo import PPOAgent, PPOConfig
 from lola_agents.trainer import train
 
@@ -126,6 +126,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--greedy-fraction", type=float, default=0.0,
                         help="population training: greedy takes each seat in this share of the games "
                              "(lola_agents.population); adds _greedy<F> to the result name")
+    parser.add_argument("--past-self-fraction", type=float, default=0.0,
+                        help="population training: a past version of each learner (a pool of snapshots, "
+                             "lola_agents.population.PastSelves) takes its seat in this share of the games; "
+                             "adds _past<F> to the result name")
+    parser.add_argument("--past-self-every", type=int, default=10, help="updates between snapshots")
+    parser.add_argument("--past-self-size", type=int, default=20, help="snapshots kept")
     parser.add_argument("--no-shaping-vs-greedy", action="store_true",
                         help="with --greedy-fraction: each learner drops its shaping term in its games "
                              "against greedy, which takes no learning step (adds _naivevsgreedy)")
@@ -145,10 +151,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise ValueError("--no-shaping-vs-greedy needs --greedy-fraction > 0")
     greedy_tag = f"_greedy{args.greedy_fraction}" if args.greedy_fraction else ""
     greedy_tag += "_naivevsgreedy" if args.no_shaping_vs_greedy else ""
+    greedy_tag += f"_past{args.past_self_fraction}" if args.past_self_fraction else ""
     name = f"{args.preset}_{args.pair}_seed{args.seed}{greedy_tag}{args.tag}"
-    players = with_greedy_stand_ins(agents, num_envs, args.greedy_fraction, seed=1000 + args.seed,
-                                    mark_fixed_opponents=args.no_shaping_vs_greedy) \
-        if args.greedy_fraction else agents
+    if args.greedy_fraction and args.past_self_fraction:
+        raise ValueError("use one of --greedy-fraction and --past-self-fraction")
+    if args.past_self_fraction:
+        if any(k not in LEARNERS for k in kinds):
+            raise ValueError(f"--past-self-fraction needs two coin-game learners {sorted(LEARNERS)}, got {kinds}")
+        players = with_past_self_stand_ins(agents, num_envs, args.past_self_fraction, args.past_self_every,
+                                           args.past_self_size, seed=1000 + args.seed)
+    elif args.greedy_fraction:
+        players = with_greedy_stand_ins(agents, num_envs, args.greedy_fraction, seed=1000 + args.seed,
+                                        mark_fixed_opponents=args.no_shaping_vs_greedy)
+    else:
+        players = agents
     args.out.mkdir(parents=True, exist_ok=True)
     out_file = args.out / f"{name}.json"
     record: dict[str, Any] = {
@@ -164,6 +180,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "threads": args.threads,
         "greedy_fraction": args.greedy_fraction,
         "no_shaping_vs_greedy": args.no_shaping_vs_greedy,
+        "past_self": {"fraction": args.past_self_fraction, "every": args.past_self_every,
+                      "size": args.past_self_size} if args.past_self_fraction else None,
         "curve": [],
     }
     start = time.perf_counter()

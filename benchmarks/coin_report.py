@@ -7,7 +7,9 @@ episodes) - own-coin rate and reward per step of each seat - as mean and 95%
 t-interval over seeds; the head-to-head scores of each trained learner
 against greedy and own-coin-only in both seats (vs the greedy-vs-greedy
 score); cross-play of trained LOLA against trained IPPO (both seat orders,
-from the saved final agents in runs/coin, when present). Writes
+from the saved final agents in runs/coin, when present); learners trained
+against a fixed strategy; and fixed strategies (coin-game tit-for-tat,
+own-coin-only, greedy) against greedy for reference. Writes
 ``summary.json``, ``summary.md`` and ``learning_curves.png`` next to the runs.
 """
 
@@ -155,6 +157,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             fmt(entry.get(k, interval([]))) for k in ("greedy_as_player_0", "greedy_as_player_1",
                                                       "own_as_player_0", "own_as_player_1", "greedy_vs_greedy")) + " |")
 
+    lines += learning_against_fixed(runs, summary)
+    lines += reference_strategies(summary)
+
     for pairing, learner in ([] if args.no_cross_play else CROSS_PLAY.items()):
         cross = cross_play(runs, pairing)
         summary["lola_vs_ippo" if pairing == "lola-lola" else f"{pairing}_vs_ippo"] = cross
@@ -176,6 +181,60 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plot(runs, RESULTS / f"{args.preset}_learning_curves.png")
     print("\n".join(lines))
     return summary
+
+
+FIXED_KINDS = ("greedy", "own", "random")
+
+
+def learning_against_fixed(runs: dict[str, list[dict[str, Any]]], summary: dict[str, Any]) -> list[str]:
+    """Table of runs in which a learner trained against a fixed strategy (``--pair X-greedy``
+    or ``greedy-X``): the learner's reward per step after training (the pair's evaluation,
+    in its training seat) and its gap to greedy vs greedy."""
+    lines = ["", "## Learners trained against a fixed strategy (the pair's evaluation after training)", "",
+             "| learner (setting) | opponent | learner's seat | seeds | learner reward/step | opponent reward/step "
+             "| learner minus greedy-vs-greedy |", "|---|---|---|---|---|---|---|"]
+    summary["learning_against_fixed"] = {}
+    for pair, records in sorted(runs.items()):
+        kinds = records[0]["pair"]
+        fixed_seats = [i for i, k in enumerate(kinds) if k in FIXED_KINDS]
+        if len(fixed_seats) != 1:
+            continue
+        seat = 1 - fixed_seats[0]
+        ev = [r["evaluation"] for r in records]
+        mine = interval([e["pair"]["reward_per_step"][seat] for e in ev])
+        theirs = interval([e["pair"]["reward_per_step"][1 - seat] for e in ev])
+        gap = interval([e["pair"]["reward_per_step"][seat] - sum(e["greedy_vs_greedy"]["reward_per_step"]) / 2
+                        for e in ev])
+        summary["learning_against_fixed"][pair] = {"seat": seat, "seeds": [r["seed"] for r in records],
+                                                   "learner": mine, "opponent": theirs, "minus_greedy_vs_greedy": gap}
+        lines.append(f"| {pair} | {kinds[1 - seat]} | player_{seat} | {[r['seed'] for r in records]} | {fmt(mine)} "
+                     f"| {fmt(theirs)} | {fmt(gap)} |")
+    return lines
+
+
+def reference_strategies(summary: dict[str, Any], episodes: int = 1000) -> list[str]:
+    """Fixed strategies against greedy on the fast preset's game (50 steps), both seats: what a
+    reciprocal strategy (coin-game tit-for-tat) and a polite one (own-coin-only) score."""
+    from benchmarks.coin_lola import EVAL_SEED
+    from lola_agents.coin_lola import preset
+    from lola_agents.evaluation import evaluate
+    from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent, TitForTatCoinAgent
+
+    env = preset("fast").env_kwargs()
+    lines = ["", f"## Fixed strategies against greedy ({episodes} episodes of {env['max_cycles']} steps)", "",
+             "| strategy | vs greedy as player_0 | vs greedy as player_1 | vs itself (own-coin rate) |", "|---|---|---|---|"]
+    summary["reference_strategies"] = {}
+    for name, cls in (("TitForTatCoinAgent (3 steps)", TitForTatCoinAgent), ("OwnCoinAgent", OwnCoinAgent),
+                      ("GreedyCoinAgent", GreedyCoinAgent)):
+        as_0 = evaluate("coin_game_v0", cls(seed=3), GreedyCoinAgent(seed=4), episodes=episodes, seed=EVAL_SEED, **env)
+        as_1 = evaluate("coin_game_v0", GreedyCoinAgent(seed=4), cls(seed=3), episodes=episodes, seed=EVAL_SEED, **env)
+        itself = evaluate("coin_game_v0", cls(seed=3), cls(seed=5), episodes=episodes, seed=EVAL_SEED, **env)
+        row = {"vs_greedy_as_player_0": as_0["reward_per_step"][0], "vs_greedy_as_player_1": as_1["reward_per_step"][1],
+               "self_play_reward_per_step": itself["reward_per_step"], "self_play_own_coin_rate": itself["own_coin_rate"]}
+        summary["reference_strategies"][name] = row
+        lines.append(f"| {name} | {row['vs_greedy_as_player_0']:.3f} | {row['vs_greedy_as_player_1']:.3f} | "
+                     f"{sum(itself['reward_per_step']) / 2:.3f} ({itself['own_coin_rate']:.3f}) |")
+    return lines
 
 
 def plot(runs: dict[str, list[dict[str, Any]]], path: Path) -> None:

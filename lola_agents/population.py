@@ -17,12 +17,19 @@ carries ``infos["opponent_learns"]`` (bool ``[T, n]``, False in those games).
 LOLA's term is the gradient through the opponent's anticipated learning step,
 and a fixed stand-in takes no step, so against it LOLA is the naive learner.
 
-Only the learner is saved, checkpointed and evaluated: the wrapper forwards
-everything else to it.
+:class:`PastSelves` is a stand-in that plays frozen past versions of a
+learner (a pool of policy snapshots, one drawn per batch), the "agent replay
+buffer" of LOQA and advantage alignment: the co-learner keeps meeting the
+less cooperative policies of earlier training, so it keeps seeing defections.
+
+Only the learner is saved and evaluated: the wrapper forwards everything else
+to it. The trainer's checkpoints hold the stand-in's state too (its
+generator, its pool), so a resumed run continues bit-identically.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -99,6 +106,14 @@ class WithStandIn:
         actions[games], log_probs[games] = sub_actions, sub_log_probs
         return actions, log_probs, (learner_state, stand_in_state)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The learner's state and the stand-in's (its generator, or its own ``state_dict``)."""
+        return {"learner": self.learner.state_dict(), "stand_in": _fixed_state(self.stand_in)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner.load_state_dict(state["learner"])
+        _load_fixed_state(self.stand_in, state["stand_in"])
+
     def learn(self, batch: Batch, opponent_batch: Batch) -> dict[str, float]:
         """The learner's update from its own games only (the stand-in's games are dropped)."""
         own = self._own_games(batch.num_envs)
@@ -110,7 +125,94 @@ class WithStandIn:
             learns = torch.ones(batch.num_envs, dtype=torch.bool)
             learns[self.fixed_opponent_games] = False
             mine.infos["opponent_learns"] = learns[own].expand(batch.num_steps, -1)
-        return self.learner.learn(mine, theirs)
+        logs = self.learner.learn(mine, theirs)
+        if hasattr(self.stand_in, "after_update"):  # e.g. PastSelves takes a new snapshot
+            self.stand_in.after_update(self.learner)
+        return logs
+
+
+def _fixed_state(agent: Any) -> dict[str, Any]:
+    if hasattr(agent, "state_dict"):
+        return {"state": agent.state_dict()}
+    if isinstance(getattr(agent, "rng", None), np.random.Generator):
+        return {"rng": json.dumps(agent.rng.bit_generator.state)}
+    return {}
+
+
+def _load_fixed_state(agent: Any, state: dict[str, Any]) -> None:
+    if "state" in state:
+        agent.load_state_dict(state["state"])
+    elif "rng" in state:
+        agent.rng.bit_generator.state = json.loads(state["rng"])
+
+
+class PastSelves:
+    """A stand-in that plays frozen past versions of ``learner``.
+
+    Every ``every`` updates of the learner a snapshot of its policy joins a pool of
+    at most ``size`` (the oldest leaves); before each batch one snapshot is drawn
+    uniformly from the pool and plays. The pool starts with the learner's
+    initial policy. Acting samples from a generator of its own.
+
+    Args:
+        learner: a :class:`~lola_agents.coin_lola.CoinLOLAAgent` (its architecture is copied).
+        every: updates between snapshots, >= 1.
+        size: pool size, >= 1.
+        seed: seeds the draws and the action sampling.
+    """
+
+    def __init__(self, learner: Any, every: int = 10, size: int = 20, seed: int = 0) -> None:
+        from lola_agents.coin_lola import CoinLOLAAgent
+
+        for name, value in (("every", every), ("size", size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.every, self.size = every, size
+        self.player = CoinLOLAAgent(learner.cfg, seed=seed)  # same network, own generator
+        self.player.policy.load_state_dict(learner.policy.state_dict())
+        self.pool: list[dict[str, torch.Tensor]] = [self._snapshot(learner)]
+        self.generator = torch.Generator().manual_seed(seed)
+        self.updates_seen = 0
+        self.current = 0
+
+    @staticmethod
+    def _snapshot(learner: Any) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in learner.policy.state_dict().items()}
+
+    @property
+    def name(self) -> str:
+        return f"past {self.player.name}"
+
+    def assign_seat(self, agent_index: int) -> None:
+        self.player.assign_seat(agent_index)
+
+    def initial_state(self, num_envs: int) -> Any:
+        return self.player.initial_state(num_envs)
+
+    def act(self, obs: np.ndarray, state: Any, episode_starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+        return self.player.act(obs, state, episode_starts)
+
+    def after_update(self, learner: Any) -> None:
+        """Called once per learner update: maybe snapshot it, then draw the next player."""
+        self.updates_seen += 1
+        if self.updates_seen % self.every == 0:
+            self.pool.append(self._snapshot(learner))
+            del self.pool[:-self.size]
+        self.current = int(torch.randint(len(self.pool), (1,), generator=self.generator))
+        self.player.policy.load_state_dict(self.pool[self.current])
+        self.player._acting_params = self.player._snapshot()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"pool": list(self.pool), "current": self.current, "updates_seen": self.updates_seen,
+                "generator": self.generator.get_state(), "player_generator": self.player.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.pool = [dict(p) for p in state["pool"]]
+        self.current, self.updates_seen = int(state["current"]), int(state["updates_seen"])
+        self.generator.set_state(state["generator"])
+        self.player.generator.set_state(state["player_generator"])
+        self.player.policy.load_state_dict(self.pool[self.current])
+        self.player._acting_params = self.player._snapshot()
 
 
 def with_greedy_stand_ins(learners: list[Any], num_envs: int, fraction: float, seed: int = 0,
@@ -124,9 +226,25 @@ def with_greedy_stand_ins(learners: list[Any], num_envs: int, fraction: float, s
     """
     from lola_agents.fixed import GreedyCoinAgent
 
+    return with_stand_ins(learners, num_envs, fraction, [GreedyCoinAgent(seed=seed), GreedyCoinAgent(seed=seed + 1)],
+                          mark_fixed_opponents)
+
+
+def with_past_self_stand_ins(learners: list[Any], num_envs: int, fraction: float, every: int = 10,
+                             size: int = 20, seed: int = 0) -> list[WithStandIn]:
+    """Both seats wrapped with :class:`PastSelves` of their own learner: in a share
+    ``fraction`` of the games each learner meets a past version of its co-learner."""
+    stand_ins = [PastSelves(learner, every, size, seed=seed + i) for i, learner in enumerate(learners)]
+    return with_stand_ins(learners, num_envs, fraction, stand_ins)
+
+
+def with_stand_ins(learners: list[Any], num_envs: int, fraction: float, stand_ins: list[Any],
+                   mark_fixed_opponents: bool = False) -> list[WithStandIn]:
+    """``stand_ins[0]`` plays seat 0 in the first ``fraction`` of the games, ``stand_ins[1]``
+    seat 1 in the next ``fraction``; ``fraction`` in (0, 0.5). Returns ``[seat 0, seat 1]``."""
     if not 0 < fraction < 0.5:
         raise ValueError(f"the stand-in fraction must be in (0, 0.5), got {fraction!r}")
     games = max(1, round(fraction * num_envs))
     first, second = slice(0, games), slice(games, 2 * games)
-    return [WithStandIn(learners[0], GreedyCoinAgent(seed=seed), first, second if mark_fixed_opponents else None),
-            WithStandIn(learners[1], GreedyCoinAgent(seed=seed + 1), second, first if mark_fixed_opponents else None)]
+    return [WithStandIn(learners[0], stand_ins[0], first, second if mark_fixed_opponents else None),
+            WithStandIn(learners[1], stand_ins[1], second, first if mark_fixed_opponents else None)]

@@ -9,7 +9,12 @@ import torch
 import coin_game_env
 from lola_agents.coin_lola import CoinLOLAAgent, preset
 from lola_agents.fixed import GreedyCoinAgent, RandomCoinAgent
-from lola_agents.population import WithStandIn, with_greedy_stand_ins
+from lola_agents.population import (
+    PastSelves,
+    WithStandIn,
+    with_greedy_stand_ins,
+    with_past_self_stand_ins,
+)
 from lola_agents.rollout import BaseAgent, collect
 from lola_agents.trainer import train
 
@@ -102,3 +107,58 @@ def test_trainer_runs_wrapped_learners_and_checkpoints_the_learners(tmp_path) ->
     for agent, old in zip(learners, before, strict=True):
         assert any(not torch.equal(p, old[k]) for k, p in agent.policy.named_parameters())
     assert seats[0].name == learners[0].name == "AdAlign"
+
+
+def test_past_selves_pool_draws_and_plays_snapshots() -> None:
+    learner = CoinLOLAAgent(preset("adalign").agent, seed=0, mlp_hidden=(8,))
+    initial = {k: v.clone() for k, v in learner.policy.state_dict().items()}
+    past = PastSelves(learner, every=2, size=2, seed=0)
+    assert len(past.pool) == 1
+    snapshots = []
+    for update in range(1, 7):
+        with torch.no_grad():
+            for p in learner.policy.parameters():
+                p.add_(1.0)  # a visible change per "update"
+        past.after_update(learner)
+        if update % 2 == 0:
+            snapshots.append(learner.policy.state_dict()["net.0.bias"].clone())
+        assert len(past.pool) == min(2, 1 + update // 2)
+    # The oldest (the initial policy) has left; the pool holds the last two snapshots.
+    kept = [p["net.0.bias"] for p in past.pool]
+    assert torch.equal(kept[0], snapshots[-2]) and torch.equal(kept[1], snapshots[-1])
+    assert not any(torch.equal(k, initial["net.0.bias"]) for k in kept)
+    # The stand-in plays the drawn snapshot: its log-probs are that policy's.
+    past.assign_seat(1)
+    obs = coin_game_env.make_vec("coin_game_v0", 5, seed=0).reset()[0][:, 1]
+    actions, log_probs, _ = past.act(obs, None, np.ones(5, dtype=bool))
+    drawn = CoinLOLAAgent(preset("adalign").agent, seed=0, mlp_hidden=(8,))
+    drawn.policy.load_state_dict(past.pool[past.current])
+    with torch.no_grad():
+        obs_t = drawn._canonical(torch.as_tensor(obs), 1)
+        logits, _ = drawn.policy.step(obs_t, drawn.policy.initial_state(5), torch.ones(5, dtype=torch.bool))
+    expected = torch.log_softmax(logits, -1).gather(-1, torch.as_tensor(actions).unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(torch.as_tensor(log_probs), expected)
+    with pytest.raises(ValueError, match="every"):
+        PastSelves(learner, every=0)
+
+
+def test_past_self_population_resumes_bit_identically(tmp_path) -> None:
+    def seats():
+        learners = [CoinLOLAAgent(preset("adalign").agent, seed=s, mlp_hidden=(8,)) for s in (0, 1)]
+        return learners, with_past_self_stand_ins(learners, GAMES, 0.25, every=1, size=3, seed=5)
+
+    run = {"steps_per_update": STEPS, "num_envs": GAMES, "seed": 0, "env_options": {"max_cycles": STEPS}}
+    straight, straight_players = seats()
+    train("coin_game_v0", *straight_players, updates=4, **run)
+    _, players = seats()
+    train("coin_game_v0", *players, updates=2, log_dir=tmp_path, checkpoint_every=1, **run)
+    resumed, players = seats()
+    result = train("coin_game_v0", *players, updates=4, log_dir=tmp_path, checkpoint_every=1, resume=True, **run)
+    assert result.resumed_from == 2
+    for a, b in zip(straight, resumed, strict=True):
+        for (k, p), q in zip(a.policy.named_parameters(), b.policy.parameters(), strict=True):
+            assert torch.equal(p, q), k
+    for a, b in zip(straight_players, players, strict=True):
+        assert len(a.stand_in.pool) == len(b.stand_in.pool) == 3 and a.stand_in.current == b.stand_in.current
+        for x, y in zip(a.stand_in.pool, b.stand_in.pool, strict=True):
+            assert all(torch.equal(x[k], y[k]) for k in x)
