@@ -94,7 +94,10 @@ def head_to_head(agents: list[Any], env_options: dict[str, Any]) -> dict[str, An
         r = evaluate("coin_game_v0", a, b, episodes=EVAL_EPISODES, seed=EVAL_SEED, **env_options)
         return {"reward_per_step": r["reward_per_step"], "own_coin_rate": r["own_coin_rate"],
                 "own_coin_rate_by_seat": [r["player_0"]["own_coin_rate"], r["player_1"]["own_coin_rate"]],
-                "pickups_per_step": r["pickups_per_step"]}
+                "pickups_per_step": r["pickups_per_step"],
+                # evaluation.retaliation per seat: [after a theft, otherwise]
+                "takes_other_coin": [[r[f"player_{i}"].get("takes_other_coin_after_theft"),
+                                      r[f"player_{i}"].get("takes_other_coin_otherwise")] for i in (0, 1)]}
 
     out: dict[str, Any] = {"pair": score(agents[0], agents[1])}
     out["greedy_vs_greedy"] = score(GreedyCoinAgent(seed=1), GreedyCoinAgent(seed=2))

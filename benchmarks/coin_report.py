@@ -133,8 +133,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     # Head-to-head against fixed strategies (reward per step of the learner, both seats).
     lines += ["", "## Trained learners against fixed strategies (reward per step of the learner)", "",
-              "| learner | vs greedy as player_0 | vs greedy as player_1 | vs own-coin as player_0 | vs own-coin as player_1 | greedy vs greedy |",
-              "|---|---|---|---|---|---|"]
+              "| learner | vs greedy as player_0 | vs greedy as player_1 | vs own-coin as player_0 | vs own-coin as player_1 "
+              "| greedy vs greedy | takes greedy's coin after a theft / otherwise |",
+              "|---|---|---|---|---|---|---|"]
     summary["head_to_head"] = {}
     for pair, records in sorted(runs.items()):
         cells: dict[str, list[float]] = defaultdict(list)
@@ -148,23 +149,38 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         key = f"player_{seat}_vs_{opp}_as_player_{as_seat}"
                         if key in ev:
                             cells[f"{opp}_as_player_{as_seat}"].append(ev[key]["reward_per_step"][as_seat])
+                            if opp == "greedy" and "takes_other_coin" in ev[key]:  # evaluation.retaliation
+                                after, otherwise = ev[key]["takes_other_coin"][as_seat]
+                                cells["after_theft"].append(after)
+                                cells["otherwise"].append(otherwise)
         if not cells:
             continue
         entry = {k: interval(v) for k, v in cells.items()}
         entry["greedy_vs_greedy"] = interval(baseline)
         summary["head_to_head"][pair] = entry
+        retaliation = (f"{entry['after_theft']['mean']:.2f} / {entry['otherwise']['mean']:.2f}"
+                       if "after_theft" in entry else "n/a")
         lines.append(f"| {LABELS.get(pair, pair)} | " + " | ".join(
             fmt(entry.get(k, interval([]))) for k in ("greedy_as_player_0", "greedy_as_player_1",
-                                                      "own_as_player_0", "own_as_player_1", "greedy_vs_greedy")) + " |")
+                                                      "own_as_player_0", "own_as_player_1", "greedy_vs_greedy"))
+            + f" | {retaliation} |")
 
     lines += learning_against_fixed(runs, summary)
     lines += reference_strategies(summary)
 
+    previous_file = RESULTS / f"{args.preset}_summary.json"
+    previous = json.loads(previous_file.read_text()) if previous_file.exists() else {}
     for pairing, learner in ([] if args.no_cross_play else CROSS_PLAY.items()):
+        key = "lola_vs_ippo" if pairing == "lola-lola" else f"{pairing}_vs_ippo"
         cross = cross_play(runs, pairing)
-        summary["lola_vs_ippo" if pairing == "lola-lola" else f"{pairing}_vs_ippo"] = cross
+        if not cross["lola_as_player_0"] and previous.get(key, {}).get("lola_as_player_0"):
+            # The trained agents live in runs/ (not committed): keep the figures computed where they were.
+            cross = {**previous[key], "kept_from_previous_summary": True}
+        summary[key] = cross
         if cross["lola_as_player_0"]:
-            lines += ["", f"## Trained {learner} against trained IPPO (same seed index), reward per step", "",
+            kept = " (kept from the previous summary: the saved agents in runs/coin are not here)" \
+                if cross.get("kept_from_previous_summary") else ""
+            lines += ["", f"## Trained {learner} against trained IPPO (same seed index), reward per step{kept}", "",
                       f"| order | seeds | {learner} | IPPO | own-coin {learner} | own-coin IPPO |", "|---|---|---|---|---|---|"]
             for key, lola_seat in (("lola_as_player_0", 0), ("lola_as_player_1", 1)):
                 rows = cross[key]
@@ -222,7 +238,8 @@ def reference_strategies(summary: dict[str, Any], episodes: int = 1000) -> list[
 
     env = preset("fast").env_kwargs()
     lines = ["", f"## Fixed strategies against greedy ({episodes} episodes of {env['max_cycles']} steps)", "",
-             "| strategy | vs greedy as player_0 | vs greedy as player_1 | vs itself (own-coin rate) |", "|---|---|---|---|"]
+             "| strategy | vs greedy as player_0 | vs greedy as player_1 | vs itself (own-coin rate) "
+             "| takes greedy's coin after a theft / otherwise |", "|---|---|---|---|---|"]
     summary["reference_strategies"] = {}
     for name, cls in (("TitForTatCoinAgent (3 steps)", TitForTatCoinAgent), ("OwnCoinAgent", OwnCoinAgent),
                       ("GreedyCoinAgent", GreedyCoinAgent)):
@@ -230,10 +247,13 @@ def reference_strategies(summary: dict[str, Any], episodes: int = 1000) -> list[
         as_1 = evaluate("coin_game_v0", GreedyCoinAgent(seed=4), cls(seed=3), episodes=episodes, seed=EVAL_SEED, **env)
         itself = evaluate("coin_game_v0", cls(seed=3), cls(seed=5), episodes=episodes, seed=EVAL_SEED, **env)
         row = {"vs_greedy_as_player_0": as_0["reward_per_step"][0], "vs_greedy_as_player_1": as_1["reward_per_step"][1],
-               "self_play_reward_per_step": itself["reward_per_step"], "self_play_own_coin_rate": itself["own_coin_rate"]}
+               "self_play_reward_per_step": itself["reward_per_step"], "self_play_own_coin_rate": itself["own_coin_rate"],
+               "takes_other_coin_after_theft": as_0["player_0"]["takes_other_coin_after_theft"],
+               "takes_other_coin_otherwise": as_0["player_0"]["takes_other_coin_otherwise"]}
         summary["reference_strategies"][name] = row
         lines.append(f"| {name} | {row['vs_greedy_as_player_0']:.3f} | {row['vs_greedy_as_player_1']:.3f} | "
-                     f"{sum(itself['reward_per_step']) / 2:.3f} ({itself['own_coin_rate']:.3f}) |")
+                     f"{sum(itself['reward_per_step']) / 2:.3f} ({itself['own_coin_rate']:.3f}) | "
+                     f"{row['takes_other_coin_after_theft']:.2f} / {row['takes_other_coin_otherwise']:.2f} |")
     return lines
 
 

@@ -8,7 +8,10 @@ Each metric is defined once, as a function of a :class:`~lola_agents.rollout.Bat
 * :func:`own_coin_rate` - coin game: own-colour pickups / all of the agent's pickups;
 * :func:`pickups_per_step` - coin game: coins the agent picked per step;
 * :func:`joint_own_coin_rate` - coin game: coins picked by their own colour's agent /
-  all coins picked, over both seats (the paper's "own coin" figure).
+  all coins picked, over both seats (the paper's "own coin" figure);
+* :func:`retaliation` - coin game: how often the agent takes the other's coin
+  in the few steps after the other took one of its own, and at other times
+  (a reciprocal agent takes it far more often after a theft).
 
 Pickups come from the env's per-step info arrays (``own_coins``, ``other_coins``),
 so no rule of the game is re-derived here. Exact (closed-form) metrics live in
@@ -87,24 +90,70 @@ def joint_own_coin_rate(batches: list[Batch]) -> float:
     return own / total if total > 0 else math.nan
 
 
-def batch_metrics(batches: list[Batch], matrix_game: bool | None = None) -> dict[str, Any]:
+RETALIATION_WINDOW = 3
+
+
+def retaliation(batch: Batch, opponent_batch: Batch, window: int = RETALIATION_WINDOW,
+                egocentric: bool = False) -> dict[str, Any]:
+    """Coin game: P(this agent takes the other's coin at step t | that coin is on the board),
+    in the ``window`` steps after the opponent took one of this agent's coins (same episode)
+    and at all other steps.
+
+    Args:
+        batch, opponent_batch: the two seats of one rollout (coin-game infos, planes obs
+            ``[T, N, 4, g, g]``).
+        window: steps after a theft that count as "after", >= 1.
+        egocentric: the obs planes are ``[me, other, my coin, other's coin]`` (else the
+            shared ``[red, blue, red coin, blue coin]``).
+
+    Returns ``{"after_theft", "otherwise"}`` (NaN where no such step) and the step counts
+    ``{"steps_after_theft", "steps_otherwise"}``. A tit-for-tat agent takes the other's coin
+    after a theft and never otherwise; an agent whose play does not depend on thefts
+    (greedy, own-coin-only) has about the same rate in both.
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    theft = opponent_batch.infos["other_coins"] > 0  # [T, N]: the opponent took my coin at step t
+    takes = batch.infos["other_coins"] > 0
+    plane = 3 if egocentric else 3 - batch.agent_index
+    other_coin_out = batch.obs[:, :, plane].flatten(2).amax(-1) > 0
+    since = torch.full((batch.num_envs,), window, dtype=torch.long)  # steps since the last theft
+    after = torch.zeros_like(theft)
+    for t in range(batch.num_steps):
+        since = torch.where(batch.episode_starts[t], torch.full_like(since, window), since)
+        after[t] = since < window
+        since = torch.where(theft[t], torch.zeros_like(since), since + 1)
+    out: dict[str, Any] = {}
+    for name, steps in (("after_theft", after & other_coin_out), ("otherwise", ~after & other_coin_out)):
+        count = int(steps.sum())
+        out[name] = float(takes[steps].double().mean()) if count else math.nan
+        out["steps_" + name] = count
+    return out
+
+
+def batch_metrics(batches: list[Batch], matrix_game: bool | None = None, egocentric: bool = False) -> dict[str, Any]:
     """Every metric that applies to these per-seat batches, as JSON-ready numbers.
 
     ``matrix_game`` None: decided from the batches (coin pickups in the infos
-    -> coin game; integer or 5-wide one-hot obs -> matrix game).
+    -> coin game; integer or 5-wide one-hot obs -> matrix game). ``egocentric``:
+    coin-game planes are egocentric (for :func:`retaliation`).
     """
     coin_game = all("own_coins" in b.infos for b in batches)
     if matrix_game is None:
         first = batches[0].obs
         matrix_game = not coin_game and (first.dim() == 2 or first.shape[-1] == 5)
     out: dict[str, Any] = {}
-    for batch in batches:
+    for index, batch in enumerate(batches):
         seat: dict[str, Any] = {"reward_per_step": reward_per_step(batch)}
         if matrix_game:
             seat.update(action_given_state(batch))
         if coin_game:
             seat["own_coin_rate"] = _json_float(own_coin_rate(batch))
             seat["pickups_per_step"] = pickups_per_step(batch)
+            if len(batches) == 2 and batch.obs.dim() == 5:  # planes (not obs_type="flat")
+                rates = retaliation(batch, batches[1 - index], egocentric=egocentric)
+                seat["takes_other_coin_after_theft"] = _json_float(rates["after_theft"])
+                seat["takes_other_coin_otherwise"] = _json_float(rates["otherwise"])
         out[f"player_{batch.agent_index}"] = seat
     out["reward_per_step"] = [reward_per_step(b) for b in batches]
     if coin_game:
@@ -136,7 +185,8 @@ def evaluate(
         "player_0": {...}, "player_1": {...}}`` plus, on the coin game,
         ``own_coin_rate`` and ``pickups_per_step`` over both seats. Per seat:
         ``reward_per_step``; matrix games ``p_action0`` and ``visits`` per state;
-        coin game ``own_coin_rate`` and ``pickups_per_step``.
+        coin game ``own_coin_rate``, ``pickups_per_step`` and (planes obs)
+        ``takes_other_coin_after_theft`` / ``takes_other_coin_otherwise`` (:func:`retaliation`).
         Rewards are per step (undiscounted means over all steps and games).
     """
     if episodes < 1:
@@ -164,7 +214,7 @@ def evaluate(
         "seed": seed,
         "env_options": dict(env_options),
     }
-    result.update(batch_metrics(batches, matrix_game=matrix_game))
+    result.update(batch_metrics(batches, matrix_game=matrix_game, egocentric=bool(env_options.get("egocentric", False))))
     return result
 
 

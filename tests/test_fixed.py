@@ -235,3 +235,46 @@ def test_fixed_agents_save_and_load(tmp_path) -> None:
         TitForTat.load(tmp_path / "bad")
     with pytest.raises(FileNotFoundError, match="no agent checkpoint"):
         TitForTat.load(tmp_path / "missing")
+
+
+def _coin_batch(agent_index: int, other_coin_out: list[bool], took_other: list[int], starts: list[bool]):
+    import torch
+
+    from lola_agents.rollout import Batch
+
+    steps = len(other_coin_out)
+    obs = torch.zeros(steps, 1, 4, 3, 3)
+    for t, out in enumerate(other_coin_out):
+        obs[t, 0, 3 - agent_index, 1, 1] = float(out)  # the other's coin (shared view)
+    zeros = torch.zeros(steps, 1)
+    return Batch(obs=obs, actions=zeros.long(), log_probs=zeros, rewards=zeros, terminated=zeros.bool(),
+                 truncated=zeros.bool(), episode_starts=torch.tensor(starts).view(steps, 1), next_obs=obs,
+                 infos={"own_coins": zeros.int(), "other_coins": torch.tensor(took_other, dtype=torch.int32).view(steps, 1)},
+                 agent_index=agent_index)
+
+
+def test_retaliation_rate_by_hand() -> None:
+    """The opponent takes my coin at step 1; steps 2-4 count as after the theft (window 3), and
+    only steps where the other's coin is on the board count; a new episode clears the window."""
+    from lola_agents.evaluation import retaliation
+
+    starts = [True, False, False, False, False, False, True, False]
+    other_out = [True, False, True, True, False, True, True, True]
+    mine = _coin_batch(0, other_out, [0, 0, 1, 0, 0, 1, 0, 0], starts)
+    theirs = _coin_batch(1, [False] * 8, [0, 1, 0, 0, 0, 0, 0, 1], starts)
+    rates = retaliation(mine, theirs, window=3)
+    # after the theft with the other's coin out: steps 2, 3 (step 4: no coin); I took it at step 2
+    assert rates["steps_after_theft"] == 2 and rates["after_theft"] == 0.5
+    # otherwise, with the other's coin out: steps 0, 5, 6, 7 (7 is the theft step itself); taken at 5
+    assert rates["steps_otherwise"] == 4 and rates["otherwise"] == 0.25
+    with pytest.raises(ValueError, match="window"):
+        retaliation(mine, theirs, window=0)
+
+
+def test_retaliation_rate_tells_tit_for_tat_from_greedy() -> None:
+    tft = evaluate("coin_game_v0", TitForTatCoinAgent(seed=0), GreedyCoinAgent(seed=1), episodes=64, seed=0)["player_0"]
+    assert tft["takes_other_coin_after_theft"] > 0.5 and tft["takes_other_coin_otherwise"] == 0.0
+    greedy = evaluate("coin_game_v0", GreedyCoinAgent(seed=0), GreedyCoinAgent(seed=1), episodes=64, seed=0)["player_0"]
+    assert abs(greedy["takes_other_coin_after_theft"] - greedy["takes_other_coin_otherwise"]) < 0.15
+    own = evaluate("coin_game_v0", OwnCoinAgent(seed=0), GreedyCoinAgent(seed=1), episodes=64, seed=0)["player_0"]
+    assert own["takes_other_coin_after_theft"] == own["takes_other_coin_otherwise"] == 0.0
