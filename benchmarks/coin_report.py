@@ -228,32 +228,49 @@ def learning_against_fixed(runs: dict[str, list[dict[str, Any]]], summary: dict[
     return lines
 
 
+SHIPPED = ("adalign-fast-250", "lola-dice-ps-250", "lola-dice-fast-250", "nl-pg-fast-250", "ippo")
+
+
 def reference_strategies(summary: dict[str, Any], episodes: int = 1000) -> list[str]:
-    """Fixed strategies against greedy on the fast preset's game (50 steps), both seats: what a
-    reciprocal strategy (coin-game tit-for-tat) and a polite one (own-coin-only) score."""
+    """Fixed strategies and the shipped trained agents (lola_agents/checkpoints/coin, played
+    frozen) against greedy on the fast preset's game (50 steps), both seats, with
+    :func:`lola_agents.evaluation.retaliation` of the agent in seat 0: what a reciprocal
+    strategy (coin-game tit-for-tat) and a polite one (own-coin-only) score, and where the
+    trained agents stand."""
     from benchmarks.coin_lola import EVAL_SEED
+    from lola_agents.agents import load_agent
+    from lola_agents.bench.suites import shipped_checkpoint_dir
     from lola_agents.coin_lola import preset
     from lola_agents.evaluation import evaluate
     from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent, TitForTatCoinAgent
 
     env = preset("fast").env_kwargs()
-    lines = ["", f"## Fixed strategies against greedy ({episodes} episodes of {env['max_cycles']} steps)", "",
-             "| strategy | vs greedy as player_0 | vs greedy as player_1 | vs itself (own-coin rate) "
-             "| takes greedy's coin after a theft / otherwise |", "|---|---|---|---|---|"]
+    players: dict[str, Any] = {
+        "TitForTatCoinAgent (3 steps)": lambda seat: TitForTatCoinAgent(seed=3),
+        "OwnCoinAgent": lambda seat: OwnCoinAgent(seed=3),
+        "GreedyCoinAgent": lambda seat: GreedyCoinAgent(seed=3),
+    }
+    for folder in SHIPPED:
+        if (shipped_checkpoint_dir(folder) / "player_0").is_dir():
+            players[f"shipped {folder}"] = lambda seat, folder=folder: load_agent(
+                str(shipped_checkpoint_dir(folder) / f"player_{seat}"))
+    lines = ["", f"## Fixed strategies and shipped agents (frozen) against greedy ({episodes} episodes of "
+             f"{env['max_cycles']} steps)", "",
+             "| agent | vs greedy as player_0 | vs greedy as player_1 | takes greedy's coin after a theft / otherwise "
+             "| with itself: reward/step (own-coin rate) |", "|---|---|---|---|---|"]
     summary["reference_strategies"] = {}
-    for name, cls in (("TitForTatCoinAgent (3 steps)", TitForTatCoinAgent), ("OwnCoinAgent", OwnCoinAgent),
-                      ("GreedyCoinAgent", GreedyCoinAgent)):
-        as_0 = evaluate("coin_game_v0", cls(seed=3), GreedyCoinAgent(seed=4), episodes=episodes, seed=EVAL_SEED, **env)
-        as_1 = evaluate("coin_game_v0", GreedyCoinAgent(seed=4), cls(seed=3), episodes=episodes, seed=EVAL_SEED, **env)
-        itself = evaluate("coin_game_v0", cls(seed=3), cls(seed=5), episodes=episodes, seed=EVAL_SEED, **env)
+    for name, make in players.items():
+        as_0 = evaluate("coin_game_v0", make(0), GreedyCoinAgent(seed=4), episodes=episodes, seed=EVAL_SEED, **env)
+        as_1 = evaluate("coin_game_v0", GreedyCoinAgent(seed=4), make(1), episodes=episodes, seed=EVAL_SEED, **env)
+        pair = evaluate("coin_game_v0", make(0), make(1), episodes=episodes, seed=EVAL_SEED, **env)
         row = {"vs_greedy_as_player_0": as_0["reward_per_step"][0], "vs_greedy_as_player_1": as_1["reward_per_step"][1],
-               "self_play_reward_per_step": itself["reward_per_step"], "self_play_own_coin_rate": itself["own_coin_rate"],
                "takes_other_coin_after_theft": as_0["player_0"]["takes_other_coin_after_theft"],
-               "takes_other_coin_otherwise": as_0["player_0"]["takes_other_coin_otherwise"]}
+               "takes_other_coin_otherwise": as_0["player_0"]["takes_other_coin_otherwise"],
+               "with_itself_reward_per_step": pair["reward_per_step"], "with_itself_own_coin_rate": pair["own_coin_rate"]}
         summary["reference_strategies"][name] = row
         lines.append(f"| {name} | {row['vs_greedy_as_player_0']:.3f} | {row['vs_greedy_as_player_1']:.3f} | "
-                     f"{sum(itself['reward_per_step']) / 2:.3f} ({itself['own_coin_rate']:.3f}) | "
-                     f"{row['takes_other_coin_after_theft']:.2f} / {row['takes_other_coin_otherwise']:.2f} |")
+                     f"{row['takes_other_coin_after_theft']:.2f} / {row['takes_other_coin_otherwise']:.2f} | "
+                     f"{sum(pair['reward_per_step']) / 2:.3f} ({pair['own_coin_rate']:.3f}) |")
     return lines
 
 

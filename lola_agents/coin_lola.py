@@ -451,6 +451,13 @@ class CoinLOLAAgent(StatefulAgent):
     def _snapshot(self) -> ParamDict:
         return {k: v.detach().clone() for k, v in self.policy.named_parameters()}
 
+    def set_policy_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        """Load policy weights (e.g. a past snapshot, ``policy.state_dict()`` layout); the next
+        step acts with them."""
+        self.policy.load_state_dict(weights)
+        self._acting_params = self._snapshot()
+        self._params_changed = False
+
     def acting_params(self) -> ParamDict:
         """Policy parameters that produced the latest rollout (a :meth:`learn` does not change them
         until the next rollout starts), so the two agents may learn in either order."""

@@ -169,8 +169,8 @@ class PastSelves:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         self.every, self.size = every, size
         self.player = CoinLOLAAgent(learner.cfg, seed=seed)  # same network, own generator
-        self.player.policy.load_state_dict(learner.policy.state_dict())
         self.pool: list[dict[str, torch.Tensor]] = [self._snapshot(learner)]
+        self.player.set_policy_weights(self.pool[0])
         self.generator = torch.Generator().manual_seed(seed)
         self.updates_seen = 0
         self.current = 0
@@ -199,8 +199,7 @@ class PastSelves:
             self.pool.append(self._snapshot(learner))
             del self.pool[:-self.size]
         self.current = int(torch.randint(len(self.pool), (1,), generator=self.generator))
-        self.player.policy.load_state_dict(self.pool[self.current])
-        self.player._acting_params = self.player._snapshot()
+        self.player.set_policy_weights(self.pool[self.current])
 
     def state_dict(self) -> dict[str, Any]:
         return {"pool": list(self.pool), "current": self.current, "updates_seen": self.updates_seen,
@@ -211,8 +210,7 @@ class PastSelves:
         self.current, self.updates_seen = int(state["current"]), int(state["updates_seen"])
         self.generator.set_state(state["generator"])
         self.player.generator.set_state(state["player_generator"])
-        self.player.policy.load_state_dict(self.pool[self.current])
-        self.player._acting_params = self.player._snapshot()
+        self.player.set_policy_weights(self.pool[self.current])
 
 
 def with_greedy_stand_ins(learners: list[Any], num_envs: int, fraction: float, seed: int = 0,
