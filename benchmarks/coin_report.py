@@ -247,6 +247,7 @@ def reference_strategies(summary: dict[str, Any], episodes: int = 1000) -> list[
     env = preset("fast").env_kwargs()
     players: dict[str, Any] = {
         "TitForTatCoinAgent (3 steps)": lambda seat: TitForTatCoinAgent(seed=3),
+        "TitForTatCoinAgent (1 step)": lambda seat: TitForTatCoinAgent(1, seed=3),
         "OwnCoinAgent": lambda seat: OwnCoinAgent(seed=3),
         "GreedyCoinAgent": lambda seat: GreedyCoinAgent(seed=3),
     }
