@@ -96,6 +96,10 @@ class CoinLOLAConfig:
         shaping_clip: bound the LOLA shaping term's norm to this multiple of the
             naive gradient's norm (0 = no bound, as in the paper); against a
             nearly deterministic opponent model the term can be 100-1000x larger.
+        alignment_signal: what of the opponent's my past advantages are aligned with:
+            ``"advantage"`` (its advantage A_2,t, as Duque et al.) or ``"reward"`` (its
+            reward at step t, r_2,t: only my moves that change its reward this step, such as
+            taking its coin, count; a respawned coin does not).
         alignment_beta: beta of advantage alignment, the weight of
             ``(sum_{k<t} gamma^(t-k) A_1,k) * A_2,t`` added to my advantage.
         chunk_games: games per slice of each gradient pass (0 = all at once).
@@ -125,6 +129,7 @@ class CoinLOLAConfig:
     dice_decay: float = 1.0
     lookahead_lr: float = 1.0
     alignment_beta: float = 0.3
+    alignment_signal: str = "advantage"
     entropy_coef: float = 0.0
     entropy_coef_decay: float = 1.0
     shaping_clip: float = 0.0
@@ -141,6 +146,7 @@ class CoinLOLAConfig:
         self.mlp_hidden = tuple(self.mlp_hidden)  # JSON gives lists
         for name, allowed in (("method", METHODS), ("network", tuple(NETWORKS)),
                               ("lookahead_space", ("parameters", "policy")),
+                              ("alignment_signal", ("advantage", "reward")),
                               ("optimizer", OPTIMIZERS), ("critic_optimizer", OPTIMIZERS),
                               ("om_optimizer", OPTIMIZERS)):
             if getattr(self, name) not in allowed:
@@ -546,7 +552,8 @@ class CoinLOLAAgent(StatefulAgent):
         shaped_games = self._shaped_games(batch)
         if cfg.method in ("naive", "advantage_alignment"):
             if cfg.method == "advantage_alignment":
-                shaped_adv = their_adv if shaped_games is None else their_adv * shaped_games
+                signal = their_adv if cfg.alignment_signal == "advantage" else opponent_batch.rewards
+                shaped_adv = signal if shaped_games is None else signal * shaped_games
                 my_adv = aligned_advantages(my_adv, shaped_adv, starts, cfg.gamma, cfg.alignment_beta)
             direction = self._first_order(me, me.params, my_encoded, starts, my_actions, my_adv, discounts, slices,
                                           weights, entropy_coef)

@@ -465,3 +465,28 @@ def test_fixed_opponent_mask_is_checked() -> None:
     mine.infos["opponent_learns"] = torch.ones(STEPS, GAMES)
     with pytest.raises(ValueError, match="opponent_learns"):
         a.learn(mine, theirs)
+
+
+def test_alignment_with_the_opponents_reward() -> None:
+    """alignment_signal='reward' aligns my past advantages with the opponent's reward at each step:
+    with the opponent's rewards zeroed it is the naive update; otherwise it moves the update,
+    and differently from aligning with the opponent's advantage."""
+    def update(method: str, zero_their_rewards: bool, **extra) -> dict[str, torch.Tensor]:
+        a, b = pair(tiny("mlp", method, **extra))
+        mine, theirs = play([a, b], seed=5)
+        if zero_their_rewards:
+            theirs.rewards = torch.zeros_like(theirs.rewards)
+        before = params(a)
+        a.learn(mine, theirs)
+        return {k: v.detach() - before[k] for k, v in a.policy.named_parameters()}
+
+    naive = update("naive", True)
+    zeroed = update("advantage_alignment", True, alignment_signal="reward", alignment_beta=1.0)
+    for k in naive:
+        torch.testing.assert_close(zeroed[k], naive[k])
+    by_reward = update("advantage_alignment", False, alignment_signal="reward", alignment_beta=1.0)
+    by_advantage = update("advantage_alignment", False, alignment_beta=1.0)
+    assert max(float((by_reward[k] - naive[k]).abs().max()) for k in naive) > 1e-5
+    assert max(float((by_reward[k] - by_advantage[k]).abs().max()) for k in naive) > 1e-5
+    with pytest.raises(ValueError, match="alignment_signal"):
+        CoinLOLAConfig(alignment_signal="value")
