@@ -199,9 +199,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return summary
 
 
-FIXED_KINDS = ("greedy", "own", "random")
-
-
 def learning_against_fixed(runs: dict[str, list[dict[str, Any]]], summary: dict[str, Any]) -> list[str]:
     """Table of runs in which a learner trained against a fixed strategy (``--pair X-greedy``
     or ``greedy-X``): the learner's reward per step after training (the pair's evaluation,
@@ -209,10 +206,12 @@ def learning_against_fixed(runs: dict[str, list[dict[str, Any]]], summary: dict[
     lines = ["", "## Learners trained against a fixed strategy (the pair's evaluation after training)", "",
              "| learner (setting) | opponent | learner's seat | seeds | learner reward/step | opponent reward/step "
              "| learner minus greedy-vs-greedy |", "|---|---|---|---|---|---|---|"]
+    from benchmarks.coin_lola import FIXED  # the fixed strategies a pairing may name
+
     summary["learning_against_fixed"] = {}
     for pair, records in sorted(runs.items()):
         kinds = records[0]["pair"]
-        fixed_seats = [i for i, k in enumerate(kinds) if k in FIXED_KINDS]
+        fixed_seats = [i for i, k in enumerate(kinds) if k in FIXED]
         if len(fixed_seats) != 1:
             continue
         seat = 1 - fixed_seats[0]
@@ -228,9 +227,6 @@ def learning_against_fixed(runs: dict[str, list[dict[str, Any]]], summary: dict[
     return lines
 
 
-SHIPPED = ("adalign-fast-250", "lola-dice-ps-250", "lola-dice-fast-250", "nl-pg-fast-250", "ippo")
-
-
 def reference_strategies(summary: dict[str, Any], episodes: int = 1000) -> list[str]:
     """Fixed strategies and the shipped trained agents (lola_agents/checkpoints/coin, played
     frozen) against greedy on the fast preset's game (50 steps), both seats, with
@@ -239,7 +235,7 @@ def reference_strategies(summary: dict[str, Any], episodes: int = 1000) -> list[
     trained agents stand."""
     from benchmarks.coin_lola import EVAL_SEED
     from lola_agents.agents import load_agent
-    from lola_agents.bench.suites import shipped_checkpoint_dir
+    from lola_agents.bench.suites import SHIPPED_COIN, shipped_checkpoint_dir
     from lola_agents.coin_lola import preset
     from lola_agents.evaluation import evaluate
     from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent, TitForTatCoinAgent
@@ -251,7 +247,7 @@ def reference_strategies(summary: dict[str, Any], episodes: int = 1000) -> list[
         "OwnCoinAgent": lambda seat: OwnCoinAgent(seed=3),
         "GreedyCoinAgent": lambda seat: GreedyCoinAgent(seed=3),
     }
-    for folder in SHIPPED:
+    for _, folder in SHIPPED_COIN:
         if (shipped_checkpoint_dir(folder) / "player_0").is_dir():
             players[f"shipped {folder}"] = lambda seat, folder=folder: load_agent(
                 str(shipped_checkpoint_dir(folder) / f"player_{seat}"))

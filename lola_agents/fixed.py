@@ -325,7 +325,7 @@ class TitForTatCoinAgent(CoinGameAgent):
     def act(
         self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, Any]:
-        next_cells, dist_mine, dist_other, grid = self._positions(obs)
+        _, dist_mine, dist_other, _ = self._positions(obs)
         n = len(obs)
         starts = np.asarray(episode_starts, dtype=bool)
         if state is None:

@@ -29,13 +29,19 @@ generator, its pool), so a resumed run continues bit-identically.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 import torch
 
 from lola_agents.rollout import Batch
+from lola_agents.trainer import in_memory_state, restore_in_memory_state
+
+
+def _check_games(name: str, games: Any) -> None:
+    if not (isinstance(games, slice) and games.step in (None, 1) and games.start is not None
+            and 0 <= games.start < games.stop):
+        raise ValueError(f"{name} must be a slice [start, stop) with 0 <= start < stop, got {games!r}")
 
 
 class WithStandIn:
@@ -52,12 +58,9 @@ class WithStandIn:
 
     def __init__(self, learner: Any, stand_in: Any, stand_in_games: slice,
                  fixed_opponent_games: slice | None = None) -> None:
-        for name, games in (("stand_in_games", stand_in_games), ("fixed_opponent_games", fixed_opponent_games)):
-            if games is None and name == "fixed_opponent_games":
-                continue
-            if not (isinstance(games, slice) and games.step in (None, 1) and games.start is not None
-                    and 0 <= games.start < games.stop):
-                raise ValueError(f"{name} must be a slice [start, stop) with 0 <= start < stop, got {games!r}")
+        _check_games("stand_in_games", stand_in_games)
+        if fixed_opponent_games is not None:
+            _check_games("fixed_opponent_games", fixed_opponent_games)
         if fixed_opponent_games is not None and (
                 fixed_opponent_games.start < stand_in_games.stop and stand_in_games.start < fixed_opponent_games.stop):
             raise ValueError(f"fixed_opponent_games {fixed_opponent_games} overlap stand_in_games {stand_in_games}: "
@@ -108,11 +111,11 @@ class WithStandIn:
 
     def state_dict(self) -> dict[str, Any]:
         """The learner's state and the stand-in's (its generator, or its own ``state_dict``)."""
-        return {"learner": self.learner.state_dict(), "stand_in": _fixed_state(self.stand_in)}
+        return {"learner": self.learner.state_dict(), "stand_in": in_memory_state(self.stand_in)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.learner.load_state_dict(state["learner"])
-        _load_fixed_state(self.stand_in, state["stand_in"])
+        restore_in_memory_state(self.stand_in, state["stand_in"])
 
     def learn(self, batch: Batch, opponent_batch: Batch) -> dict[str, float]:
         """The learner's update from its own games only (the stand-in's games are dropped)."""
@@ -129,21 +132,6 @@ class WithStandIn:
         if hasattr(self.stand_in, "after_update"):  # e.g. PastSelves takes a new snapshot
             self.stand_in.after_update(self.learner)
         return logs
-
-
-def _fixed_state(agent: Any) -> dict[str, Any]:
-    if hasattr(agent, "state_dict"):
-        return {"state": agent.state_dict()}
-    if isinstance(getattr(agent, "rng", None), np.random.Generator):
-        return {"rng": json.dumps(agent.rng.bit_generator.state)}
-    return {}
-
-
-def _load_fixed_state(agent: Any, state: dict[str, Any]) -> None:
-    if "state" in state:
-        agent.load_state_dict(state["state"])
-    elif "rng" in state:
-        agent.rng.bit_generator.state = json.loads(state["rng"])
 
 
 class PastSelves:

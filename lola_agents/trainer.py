@@ -157,12 +157,29 @@ class _Logs:
 
 
 # --------------------------------------------------------------------------- checkpoints
-def _agent_state(agent: Any, index: int, log_dir: Path, update: int) -> dict[str, Any]:
+def in_memory_state(agent: Any) -> dict[str, Any] | None:
+    """An agent's checkpoint state that needs no files: its ``state_dict()``, or for a fixed
+    strategy its sampling generator (its only state); None if it has neither."""
     if hasattr(agent, "state_dict") and hasattr(agent, "load_state_dict"):
         return {"kind": "state_dict", "state": agent.state_dict()}
     if isinstance(getattr(agent, "rng", None), np.random.Generator) and not _learns(agent):
-        # Fixed strategies: the sampling generator is their only state.
         return {"kind": "rng", "rng": json.dumps(agent.rng.bit_generator.state)}
+    return None
+
+
+def restore_in_memory_state(agent: Any, saved: dict[str, Any]) -> None:
+    """Undo :func:`in_memory_state` on ``agent`` (a ``saved`` of None or ``{}`` restores nothing)."""
+    kind = (saved or {}).get("kind")
+    if kind == "state_dict":
+        agent.load_state_dict(saved["state"])
+    elif kind == "rng":
+        agent.rng.bit_generator.state = json.loads(saved["rng"])
+
+
+def _agent_state(agent: Any, index: int, log_dir: Path, update: int) -> dict[str, Any]:
+    state = in_memory_state(agent)
+    if state is not None:
+        return state
     if hasattr(agent, "save") and hasattr(type(agent), "load"):
         # Agents with only save/load (e.g. the SB3 PPO adapter): a directory per checkpoint.
         name = f"agent{index}_update{update}"
@@ -186,12 +203,8 @@ def _learns(agent: Any) -> bool:
 
 
 def _restore_agent(agent: Any, saved: dict[str, Any], log_dir: Path) -> Any:
-    kind = saved["kind"]
-    if kind == "state_dict":
-        agent.load_state_dict(saved["state"])
-        return agent
-    if kind == "rng":
-        agent.rng.bit_generator.state = json.loads(saved["rng"])
+    if saved["kind"] in ("state_dict", "rng"):
+        restore_in_memory_state(agent, saved)
         return agent
     return type(agent).load(log_dir / saved["path"])
 
