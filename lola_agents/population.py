@@ -13,7 +13,7 @@ against a replay buffer of past agents for the same reason.
 With ``mark_fixed_opponents=True`` the learner is also told which of its own
 games were played against the other seat's stand-in: the batch it learns from
 carries ``infos["opponent_learns"]`` (bool ``[T, n]``, False in those games).
-:class:`lola_agents.coin_lola.CoinLOLAAgent` then drops its shaping term there:
+:class:`lola_agents.learners.coin.CoinLOLAAgent` then drops its shaping term there:
 LOLA's term is the gradient through the opponent's anticipated learning step,
 and a fixed stand-in takes no step, so against it LOLA is the naive learner.
 
@@ -143,14 +143,14 @@ class PastSelves:
     initial policy. Acting samples from a generator of its own.
 
     Args:
-        learner: a :class:`~lola_agents.coin_lola.CoinLOLAAgent` (its architecture is copied).
+        learner: a :class:`~lola_agents.learners.coin.CoinLOLAAgent` (its architecture is copied).
         every: updates between snapshots, >= 1.
         size: pool size, >= 1.
         seed: seeds the draws and the action sampling.
     """
 
     def __init__(self, learner: Any, every: int = 10, size: int = 20, seed: int = 0) -> None:
-        from lola_agents.coin_lola import CoinLOLAAgent
+        from lola_agents.learners.coin import CoinLOLAAgent
 
         for name, value in (("every", every), ("size", size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

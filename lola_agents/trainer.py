@@ -1,6 +1,6 @@
 """The trainer every sampled learner uses: collect -> learn -> log -> checkpoint.
 
-    from lola_agents.pg import LOLAPGAgent
+    from lola_agents.learners.pg import LOLAPGAgent
     from lola_agents.trainer import train
     result = train("ipd_v0", LOLAPGAgent(seed=0), LOLAPGAgent(seed=1), updates=100,
                    num_envs=4000, seed=0, log_dir="runs/lola_pg", checkpoint_every=10)
@@ -47,7 +47,7 @@ import torch
 import coin_game_env
 from coin_game_env.matrix_game import STATE_NAMES
 from lola_agents.evaluation import action_given_state
-from lola_agents.pg import NonFiniteUpdateError
+from lola_agents.learners.pg import NonFiniteUpdateError
 from lola_agents.rollout import Batch, collect
 
 CHECKPOINT_FILE = "checkpoint.pt"

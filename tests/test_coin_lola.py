@@ -13,11 +13,10 @@ from lola_agents.coin_lola import (
     CoinPreset,
     PolicyView,
     aligned_advantages,
-    dependency_decay_matrix,
-    loaded_dice_objective,
     preset,
 )
 from lola_agents.coin_policies import CoinConvGRU, CoinMLP, canonical_obs
+from lola_agents.estimators import dependency_decay_matrix, loaded_dice_objective
 from lola_agents.fixed import GreedyCoinAgent
 from lola_agents.rollout import collect
 
@@ -372,8 +371,7 @@ def test_policy_space_lookahead_equals_differentiating_through_the_step(chunk: i
     through an unrolled look-ahead step (a different computation), sliced or not."""
     from torch.func import functional_call
 
-    from lola_agents.coin_lola import gae
-    from lola_agents.pg import episode_discounts
+    from lola_agents.estimators import episode_discounts, gae
 
     eta = 0.7
     a, b = pair(tiny("mlp", "lola_dice", lookahead_space="policy", lookahead_lr=eta, chunk_games=chunk))

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import coin_game_env
-from lola_agents.dice import LOLADiCEAgent, LOLADiCEConfig, dice_objective
+from lola_agents.dice import LOLADiCEAgent, LOLADiCEConfig
+from lola_agents.estimators import dice_objective, episode_cumsum, episode_discounts, returns_to_go
 from lola_agents.exact import GradientBundle, iterated_game_values, make_game
 from lola_agents.fixed import AlwaysDefect, RandomMatrixAgent, TitForTat
 from lola_agents.opponent_model import LOLAOMAgent, fit_opponent_model
@@ -17,9 +18,6 @@ from lola_agents.pg import (
     LOLAPGAgent,
     LOLAPGConfig,
     NaivePGAgent,
-    episode_cumsum,
-    episode_discounts,
-    returns_to_go,
     sampled_lola_terms,
 )
 from lola_agents.policies import TabularPolicy, memory1_log_prob

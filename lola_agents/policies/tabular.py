@@ -2,7 +2,7 @@
 
 Tabular memory-1 policy for the iterated 2x2 games: 5 logits in the agent's
 own perspective, in the observation order ``[CC, CD, DC, DD, start]`` (the
-layout of ``lola_agents.exact``), so ``P(action 0 | obs) = sigmoid(logits[obs])``.
+layout of ``lola_agents.learners.exact``), so ``P(action 0 | obs) = sigmoid(logits[obs])``.
 
 Every function that the learners differentiate through takes the logits as
 an explicit tensor, so a learner can evaluate the policy at look-ahead

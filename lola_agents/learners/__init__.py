@@ -1,0 +1,24 @@
+"""Learners: every algorithm that updates a policy, one module each.
+
+Where to start reading: :mod:`lola_agents.shaping` holds the update rules (naive,
+LookAhead, LOLA, LOLA-full, SOS, HOLA) written once over parameter dicts, and
+:mod:`lola_agents.estimators` the value estimators they differentiate (returns,
+GAE, policy-gradient surrogates, DiCE). The modules here wrap them into agents of
+the rollout interface (:mod:`lola_agents.rollout`):
+
+- :mod:`.exact`: exact gradients of the iterated 2x2 games (closed-form values),
+  all rules, many runs batched.
+- :mod:`.pg`: tabular naive PG and LOLA-PG (sampled policy-gradient estimates).
+- :mod:`.opponent_model`: LOLA-OM (the opponent's parameters replaced by a model fitted
+  to its actions).
+- :mod:`.dice`: tabular LOLA-DiCE (k look-ahead steps through the DiCE estimator).
+- :mod:`.coin`: coin-game learners over neural policies (NL, LOLA-PG, LOLA-DiCE in
+  parameter or policy space, LOLA-OM, advantage alignment).
+- :mod:`.adalign`: the advantage-alignment objective (Duque et al.).
+- :mod:`.ppo`, :mod:`.shared_ppo`: PPO baselines on stable-baselines3.
+
+A new learner goes here as one module: an agent class with ``act``/``learn``/
+``state_dict`` (see :class:`lola_agents.rollout.StatefulAgent`), its hyper-parameters
+a dataclass whose defaults are the paper's, its update built from
+:mod:`lola_agents.shaping` and :mod:`lola_agents.estimators`.
+"""
