@@ -42,7 +42,9 @@ from coin_game_env.core import check_number
 
 Tensor = torch.Tensor
 ParamDict = dict[str, Tensor]
-Params = tuple[ParamDict, ParamDict]
+# A player's parameters: a dict of tensors, or one tensor (the exact learners'
+# ``[runs, d]`` logits); every helper keeps that shape.
+Tree = Tensor | ParamDict
 
 
 # --------------------------------------------------------------------------- value models
@@ -62,7 +64,7 @@ class ValueModel(Protocol):
     same_orders: bool
     batch_dims: int
 
-    def loss(self, i: int, params: Params, order: int, part: Any) -> Tensor:
+    def loss(self, i: int, params: tuple[Any, Any], order: int, part: Any) -> Tensor:
         """Scalar whose derivatives of order ``order`` (1 or 2) estimate those of ``L_i``
         on ``part`` (summed over runs; a part's share of the mean over games)."""
         ...
@@ -75,100 +77,121 @@ class ValueModel(Protocol):
 
 
 class ClosedFormValues:
-    """Exact losses ``(theta_0, theta_1) -> (L_0, L_1)``, each ``[runs]``, summed over runs.
+    """Exact losses ``(theta_0, theta_1) -> [runs, 2]``, summed over runs.
 
     Args:
         losses: e.g. :meth:`lola_agents.learners.exact.DifferentiableGame.loss_pair`,
-            ``(theta_0 [runs, d], theta_1 [runs, d]) -> [runs, 2]``.
-        key: the parameter dicts' single key.
+            ``(theta_0 [runs, d], theta_1 [runs, d]) -> [runs, 2]`` (``L_i = -V_i``).
     """
 
     parts = (None,)
     same_orders = True
     batch_dims = 1
 
-    def __init__(self, losses: Callable[[Tensor, Tensor], Tensor], key: str = "theta") -> None:
+    def __init__(self, losses: Callable[[Tensor, Tensor], Tensor]) -> None:
         self.losses = losses
-        self.key = key
-        self._cache: tuple[Params, Tensor] | None = None
+        self._cache: tuple[tuple[Tensor, Tensor], Tensor] | None = None
 
-    def loss(self, i: int, params: Params, order: int, part: Any) -> Tensor:
-        # One forward pass gives both losses; reuse it for the same parameter objects.
+    def loss(self, i: int, params: tuple[Any, Any], order: int, part: Any) -> Tensor:
+        # One forward pass gives both losses; reuse it for the same parameter tensors.
         if self._cache is None or any(
-            a[self.key] is not b[self.key] for a, b in zip(self._cache[0], params, strict=True)
+            a is not b for a, b in zip(self._cache[0], params, strict=True)
         ):
-            self._cache = (params, self.losses(params[0][self.key], params[1][self.key]))
+            self._cache = (params, self.losses(params[0], params[1]))
         return self._cache[1][:, i].sum()
 
     def step_scale(self, j: int) -> float:
         return 1.0
 
 
-# --------------------------------------------------------------------------- dict algebra
-def _zeros_like(params: ParamDict) -> ParamDict:
-    return {k: torch.zeros_like(v) for k, v in params.items()}
+# --------------------------------------------------------------------------- parameter algebra
+def _leaves(tree: Tree | list[Tensor]) -> list[Tensor]:
+    if isinstance(tree, Tensor):
+        return [tree]
+    return list(tree) if isinstance(tree, list) else list(tree.values())
+
+
+def _like(tree: Tree | list[Tensor], leaves: Sequence[Tensor]) -> Any:
+    if isinstance(tree, Tensor):
+        (leaf,) = leaves
+        return leaf
+    if isinstance(tree, list):
+        return list(leaves)
+    return dict(zip(tree, leaves, strict=True))
+
+
+def as_leaves(tree: Tree) -> Tree:
+    """A copy whose tensors are detached leaves that require grad."""
+    return _like(tree, [v.detach().requires_grad_(True) for v in _leaves(tree)])
+
+
+def detach(tree: Tree) -> Tree:
+    return _like(tree, [v.detach() for v in _leaves(tree)])
 
 
 def _grad(
     output: Tensor | Sequence[Tensor],
-    inputs: ParamDict,
+    inputs: Tree | list[Tensor],
     grad_outputs: Sequence[Tensor] | None = None,
     create_graph: bool = False,
     retain_graph: bool | None = None,
-) -> ParamDict:
-    """``autograd.grad`` into a dict shaped like ``inputs`` (zeros where unused)."""
-    names = list(inputs)
+) -> Tree:
+    """``autograd.grad`` shaped like ``inputs`` (zeros where unused)."""
+    leaves = _leaves(inputs)
     result = torch.autograd.grad(
         output,
-        [inputs[k] for k in names],
+        leaves,
         grad_outputs=grad_outputs,
         create_graph=create_graph,
         retain_graph=retain_graph,
         allow_unused=True,
     )
-    return {
-        k: torch.zeros_like(inputs[k]) if g is None else g for k, g in zip(names, result, strict=True)
-    }
+    return _like(
+        inputs,
+        [torch.zeros_like(x) if g is None else g for x, g in zip(leaves, result, strict=True)],
+    )
 
 
-def _add_into(total: ParamDict | None, part: ParamDict) -> ParamDict:
+def _add_into(total: Tree | None, part: Tree) -> Tree:
     if total is None:
         return part
-    return {k: total[k] + part[k] for k in total}
+    return _like(total, [a + b for a, b in zip(_leaves(total), _leaves(part), strict=True)])
 
 
-def combine(a: ParamDict, b: ParamDict, scale: float | Tensor = 1.0) -> ParamDict:
-    """``a + scale * b`` per entry (``scale`` a number, or ``[runs]`` per run)."""
-    return {k: a[k] + _per_run(scale, b[k]) * b[k] for k in a}
+def combine(a: Tree, b: Tree, scale: float | Tensor = 1.0) -> Tree:
+    """``a + scale * b`` (``scale`` a number, or one per run ``[runs]``)."""
+    return _like(
+        a, [x + _per_run(scale, y) * y for x, y in zip(_leaves(a), _leaves(b), strict=True)]
+    )
 
 
-def detach(params: ParamDict) -> ParamDict:
-    return {k: v.detach() for k, v in params.items()}
+def scale(tree: Tree, factor: float) -> Tree:
+    return _like(tree, [factor * v for v in _leaves(tree)])
 
 
-def dot(a: ParamDict, b: ParamDict, batch_dims: int) -> Tensor:
+def dot(a: Tree, b: Tree, batch_dims: int) -> Tensor:
     """Inner product over every non-run axis: ``[runs]`` (or a scalar with no run axis)."""
     total = None
-    for k in a:
-        axes = tuple(range(batch_dims, a[k].dim()))
-        term = (a[k] * b[k]).sum(axes) if axes else a[k] * b[k]
+    for x, y in zip(_leaves(a), _leaves(b), strict=True):
+        axes = tuple(range(batch_dims, x.dim()))
+        term = (x * y).sum(axes) if axes else x * y
         total = term if total is None else total + term
     assert total is not None
     return total
 
 
-def norm(a: ParamDict, batch_dims: int) -> Tensor:
+def norm(a: Tree, batch_dims: int) -> Tensor:
     """Euclidean norm over every non-run axis: ``[runs]`` (or a scalar)."""
-    if len(a) == 1:
-        (value,) = a.values()
-        return torch.linalg.vector_norm(value, dim=tuple(range(batch_dims, value.dim())))
+    leaves = _leaves(a)
+    if len(leaves) == 1:
+        return torch.linalg.vector_norm(leaves[0], dim=tuple(range(batch_dims, leaves[0].dim())))
     return torch.sqrt(dot(a, a, batch_dims))
 
 
-def _per_run(scale: float | Tensor, like: Tensor) -> float | Tensor:
-    if isinstance(scale, Tensor) and scale.dim() > 0:
-        return scale.view(*scale.shape, *([1] * (like.dim() - scale.dim())))
-    return scale
+def _per_run(factor: float | Tensor, like: Tensor) -> float | Tensor:
+    if isinstance(factor, Tensor) and factor.dim() > 0:
+        return factor.view(*factor.shape, *([1] * (like.dim() - factor.dim())))
+    return factor
 
 
 # --------------------------------------------------------------------------- derivatives
@@ -177,16 +200,15 @@ class GradientBundle:
 
     Args:
         model: a :class:`ValueModel`.
-        params: ``(params_0, params_1)``, each a dict of tensors (copied as leaves).
+        params: ``(params_0, params_1)``, each a dict of tensors or one tensor (copied
+            as leaves that require grad).
         eta: the look-ahead rate (the opponent's learning rate LOLA assumes).
     """
 
-    def __init__(self, model: ValueModel, params: Params, eta: float) -> None:
+    def __init__(self, model: ValueModel, params: tuple[Tree, Tree], eta: float) -> None:
         self.model = model
         self.eta = eta
-        self.params: Params = tuple(
-            {k: v.detach().requires_grad_(True) for k, v in p.items()} for p in params
-        )  # type: ignore[assignment]
+        self.params: tuple[Tree, Tree] = (as_leaves(params[0]), as_leaves(params[1]))
         self._single_graph = model.same_orders and len(model.parts) == 1
         self._cache: dict[tuple, Any] = {}
 
@@ -198,19 +220,18 @@ class GradientBundle:
         """Player ``j``'s assumed learning rate on its mean loss (``eta * step_scale``)."""
         return self.eta * self.model.step_scale(j)
 
-    def gradient(self, i: int, k: int) -> ParamDict:
+    def gradient(self, i: int, k: int) -> Tree:
         """grad_k L_i (summed over parts); with one closed-form graph, kept for reuse."""
         key = ("grad", i, k)
         if key not in self._cache:
             if self._single_graph:
                 # One backward pass gives the gradient for both players' parameters.
+                first, second = _leaves(self.params[0]), _leaves(self.params[1])
                 both = _grad(
-                    self.model.loss(i, self.params, 2, None),
-                    {f"{p}/{n}": v for p, ps in enumerate(self.params) for n, v in ps.items()},
-                    create_graph=True,
+                    self.model.loss(i, self.params, 2, None), [*first, *second], create_graph=True
                 )
-                for p, ps in enumerate(self.params):
-                    self._cache[("grad", i, p)] = {n: both[f"{p}/{n}"] for n in ps}
+                self._cache[("grad", i, 0)] = _like(self.params[0], both[: len(first)])
+                self._cache[("grad", i, 1)] = _like(self.params[1], both[len(first) :])
             else:
                 total = None
                 for part in self.model.parts:
@@ -220,41 +241,35 @@ class GradientBundle:
                 self._cache[key] = total
         return self._cache[key]
 
-    def naive(self, i: int) -> ParamDict:
+    def naive(self, i: int) -> Tree:
         return self.gradient(i, i)
 
-    def cross_vjp(self, i: int, subject: int, wrt: int, vector: ParamDict) -> ParamDict:
+    def cross_vjp(self, i: int, subject: int, wrt: int, vector: Tree) -> Tree:
         """``grad_wrt[ vector . grad_j L_subject ]`` with ``j = 1 - i`` and ``vector`` fixed.
 
         The mixed second derivative of ``L_subject`` contracted with ``vector``,
         summed over parts (one part's graph alive at a time).
         """
         j = 1 - i
-        vector = detach(vector)
+        vector_leaves = _leaves(detach(vector))
         if self._single_graph:
-            grads = self.gradient(subject, j)
-            names = list(grads)
             return _grad(
-                [grads[n] for n in names],
+                _leaves(self.gradient(subject, j)),
                 self.params[wrt],
-                grad_outputs=[vector[n] for n in names],
+                grad_outputs=vector_leaves,
                 retain_graph=True,
             )
         total = None
-        names = list(self.params[j])
         for part in self.model.parts:
             grads = _grad(
                 self.model.loss(subject, self.params, 2, part), self.params[j], create_graph=True
             )
             total = _add_into(
-                total,
-                _grad(
-                    [grads[n] for n in names], self.params[wrt], grad_outputs=[vector[n] for n in names]
-                ),
+                total, _grad(_leaves(grads), self.params[wrt], grad_outputs=vector_leaves)
             )
         return total
 
-    def shaping(self, i: int, v: ParamDict | None = None) -> ParamDict:
+    def shaping(self, i: int, v: Tree | None = None) -> Tree:
         """chi_i = grad_i[ stop(v) . grad_j L_j ], ``v = grad_j L_i`` unless given
         (e.g. evaluated after the opponent's look-ahead step, :func:`lookahead_point`)."""
         if v is not None:
@@ -264,7 +279,7 @@ class GradientBundle:
             self._cache[key] = self.cross_vjp(i, 1 - i, i, self.gradient(i, 1 - i))
         return self._cache[key]
 
-    def lookahead(self, i: int) -> ParamDict:
+    def lookahead(self, i: int) -> Tree:
         """grad_i[ grad_j L_i . stop(grad_j L_j) ]."""
         key = ("lookahead", i)
         if key not in self._cache:
@@ -273,7 +288,7 @@ class GradientBundle:
 
     def hola(
         self, i: int, order: int, top_level: bool = True, inner_stop_gradient: bool = False
-    ) -> ParamDict:
+    ) -> Tree:
         """Order-n LOLA direction of player i: the opponent is modelled as an
         order-(n-1) LOLA learner (order 0 = naive learner).
 
@@ -284,7 +299,7 @@ class GradientBundle:
         the opponent's step is a function of both players' parameters.
         Order 1 equals the paper's LOLA rule. ``inner_stop_gradient=True`` also
         stops the gradient inside the modelled opponent step (a variant).
-        Needs a closed-form model (third derivatives).
+        Needs a closed-form model (derivatives of order > 2).
         """
         if not self._single_graph:
             raise ValueError("HOLA needs a closed-form value model (derivatives of order > 2)")
@@ -298,11 +313,10 @@ class GradientBundle:
                 weights = self.gradient(i, j)
                 if top_level or inner_stop_gradient:
                     weights = detach(weights)
-                names = list(opponent_step)
                 correction = _grad(
-                    [opponent_step[n] for n in names],
+                    _leaves(opponent_step),
                     self.params[i],
-                    grad_outputs=[weights[n] for n in names],
+                    grad_outputs=_leaves(weights),
                     create_graph=not top_level,
                     retain_graph=True,
                 )
@@ -311,19 +325,16 @@ class GradientBundle:
         return self._cache[key]
 
 
-def lookahead_point(bundle: GradientBundle, j: int) -> Params:
+def lookahead_point(bundle: GradientBundle, j: int) -> tuple[Tree, Tree]:
     """Both players' parameters after player ``j``'s anticipated naive step
     ``theta_j - eta * step_scale * grad_j L_j`` (no graph)."""
-    step = bundle.naive(j)
-    ahead = {k: (v - bundle.step_eta(j) * step[k]).detach() for k, v in bundle.params[j].items()}
+    ahead = detach(combine(bundle.params[j], bundle.naive(j), -bundle.step_eta(j)))
     return (bundle.params[0], ahead) if j == 1 else (ahead, bundle.params[1])
 
 
-def gradient_at(model: ValueModel, params: Params, i: int, k: int) -> ParamDict:
+def gradient_at(model: ValueModel, params: tuple[Tree, Tree], i: int, k: int) -> Tree:
     """grad_k L_i at ``params`` (no graph), summed over the model's parts."""
-    leaves: Params = tuple(
-        {n: v.detach().requires_grad_(True) for n, v in p.items()} for p in params
-    )  # type: ignore[assignment]
+    leaves = (as_leaves(params[0]), as_leaves(params[1]))
     total = None
     for part in model.parts:
         total = _add_into(total, _grad(model.loss(i, leaves, 1, part), leaves[k]))
@@ -336,7 +347,7 @@ class UpdateRule:
 
     name = "rule"
 
-    def direction(self, grads: GradientBundle, player: int) -> ParamDict:
+    def direction(self, grads: GradientBundle, player: int) -> Tree:
         """Descent direction of ``player`` (0 or 1), shaped like its parameters."""
         raise NotImplementedError
 
@@ -349,7 +360,7 @@ class NaiveLearner(UpdateRule):
 
     name = "NL"
 
-    def direction(self, grads: GradientBundle, player: int) -> ParamDict:
+    def direction(self, grads: GradientBundle, player: int) -> Tree:
         return grads.naive(player)
 
 
@@ -369,10 +380,12 @@ class LOLA(UpdateRule):
     def __init__(self, v_after_lookahead: bool = False) -> None:
         self.v_after_lookahead = bool(v_after_lookahead)
 
-    def direction(self, grads: GradientBundle, player: int) -> ParamDict:
-        return combine(grads.naive(player), self.shaping(grads, player), -grads.step_eta(1 - player))
+    def direction(self, grads: GradientBundle, player: int) -> Tree:
+        return combine(
+            grads.naive(player), self.shaping(grads, player), -grads.step_eta(1 - player)
+        )
 
-    def shaping(self, grads: GradientBundle, player: int) -> ParamDict:
+    def shaping(self, grads: GradientBundle, player: int) -> Tree:
         """chi of ``player`` under this rule's choice of v."""
         if not self.v_after_lookahead or grads.eta == 0:
             return grads.shaping(player)
@@ -387,7 +400,7 @@ class LOLAFull(UpdateRule):
 
     name = "LOLA-full"
 
-    def direction(self, grads: GradientBundle, player: int) -> ParamDict:
+    def direction(self, grads: GradientBundle, player: int) -> Tree:
         both = combine(grads.lookahead(player), grads.shaping(player))
         return combine(grads.naive(player), both, -grads.eta)
 
@@ -398,7 +411,7 @@ class LookAhead(UpdateRule):
 
     name = "LA"
 
-    def direction(self, grads: GradientBundle, player: int) -> ParamDict:
+    def direction(self, grads: GradientBundle, player: int) -> Tree:
         return combine(grads.naive(player), grads.lookahead(player), -grads.eta)
 
 
@@ -417,11 +430,11 @@ class SOS(UpdateRule):
         self.a = check_number("sos a", a, high=1.0)
         self.b = check_number("sos b", b)
 
-    def direction(self, grads: GradientBundle, player: int) -> ParamDict:
+    def direction(self, grads: GradientBundle, player: int) -> Tree:
         dims = grads.batch_dims
         xi = grads.naive(player)
         lookahead = combine(xi, grads.lookahead(player), -grads.eta)
-        shaping_step = {k: -grads.eta * v for k, v in grads.shaping(player).items()}
+        shaping_step = scale(grads.shaping(player), -grads.eta)
         dot_ = dot(shaping_step, lookahead, dims)
         safe_dot = torch.where(dot_ < 0, dot_, -torch.ones_like(dot_))  # no 0-division where unused
         p1 = torch.where(
@@ -447,7 +460,7 @@ class HigherOrderLOLA(UpdateRule):
         self.inner_stop_gradient = bool(inner_stop_gradient)
         self.name = f"HOLA-{order}" + ("-stop" if inner_stop_gradient else "")
 
-    def direction(self, grads: GradientBundle, player: int) -> ParamDict:
+    def direction(self, grads: GradientBundle, player: int) -> Tree:
         return grads.hola(player, self.order, True, self.inner_stop_gradient)
 
 

@@ -7,13 +7,13 @@ Reads top to bottom:
 2. :class:`DifferentiableGame` - players' parameters plus one loss per player;
    iterated games, one-shot 2x2 games and the Tandem game share this form
    (:func:`make_game`).
-3. :class:`GradientBundle` - the one gradient helper: every derivative any rule
-   needs, computed once per update with ``torch.autograd.grad`` and cached.
-4. The update rules (:data:`RULES`), each usable by either player against any other.
-5. :class:`ExactSettings` (paper defaults) and the trainers :func:`train` /
+3. :class:`GradientBundle` - :mod:`lola_agents.shaping`'s derivatives over the
+   closed-form values; the update rules (naive, LA, LOLA, LOLA-full, SOS, HOLA) are
+   :mod:`lola_agents.shaping`'s, each usable by either player against any other.
+4. :class:`ExactSettings` (paper defaults) and the trainers :func:`train` /
    :func:`train_pairs`, which return per-update :class:`History` objects.
 
-Conventions (shared/REFERENCE.md sections 1-2):
+Conventions (Foerster et al. 2018, sections 3-4, and the official code's layout):
 
 * A memory-1 policy is 5 logits in the environments' own-perspective state
   order ``[CC, CD, DC, DD, start]`` (``coin_game_env.matrix_game.STATE_NAMES``,
@@ -38,6 +38,17 @@ import torch
 
 from coin_game_env.core import check_number
 from coin_game_env.matrix_game import PRESETS, STATE_NAMES, payoffs_from
+from lola_agents import shaping
+from lola_agents.shaping import (  # noqa: F401  (the rules, importable from here as before)
+    LOLA,
+    RULE_NAMES,
+    SOS,
+    HigherOrderLOLA,
+    LOLAFull,
+    LookAhead,
+    NaiveLearner,
+    UpdateRule,
+)
 
 Tensor = torch.Tensor
 DTYPE = torch.float64
@@ -296,230 +307,24 @@ def make_game(name: str) -> DifferentiableGame:
     return GAMES[name]()
 
 
-# --------------------------------------------------------------------------- 3. gradients
-class GradientBundle:
-    """Every derivative the rules need at one point, computed lazily and cached.
+# --------------------------------------------------------------------------- 3. gradients and rules
+class GradientBundle(shaping.GradientBundle):
+    """:class:`lola_agents.shaping.GradientBundle` over a game's closed-form losses.
 
-    Notation (player ``i``, opponent ``j``, loss ``L``, look-ahead rate ``eta``):
-
-    * ``gradient(i, k)`` = grad_k L_i, ``[runs, d]``, with its graph kept;
-    * ``naive(i)`` = xi_i = grad_i L_i;
-    * ``shaping(i)`` = chi_i = grad_i[ stop(grad_j L_i) . grad_j L_j ]
-      (LOLA's term: how my parameters change the opponent's step);
-    * ``lookahead(i)`` = grad_i[ grad_j L_i . stop(grad_j L_j) ]
-      (the LookAhead term: my gradient evaluated after the opponent's step);
-    * ``hola(i, order)`` = the higher-order LOLA direction.
-
-    Runs are independent, so ``autograd.grad`` of a sum over runs gives per-run
-    gradients; vector-Jacobian products give the mixed second derivatives.
+    ``theta_0``, ``theta_1``: ``[runs, d]``; every derivative is ``[runs, d]``. Runs are
+    independent, so ``autograd.grad`` of a sum over runs gives per-run gradients.
     """
 
     def __init__(self, game: DifferentiableGame, theta_0: Tensor, theta_1: Tensor, eta: float):
+        super().__init__(shaping.ClosedFormValues(game.loss_pair), (theta_0, theta_1), eta)
         self.game = game
-        self.eta = eta
-        self.theta = (theta_0.detach().requires_grad_(True), theta_1.detach().requires_grad_(True))
-        self.losses = game.loss_pair(*self.theta)  # [runs, 2]
-        self._cache: dict[tuple, Tensor] = {}
-
-    def _vjp(self, output: Tensor, wrt: int, vector: Tensor, keep_graph: bool = False) -> Tensor:
-        """sum_runs (d output / d theta_wrt)^T vector, per run. ``keep_graph`` only
-        where the result is differentiated again (HOLA's modelled opponent step):
-        building a graph nobody uses costs time."""
-        (result,) = torch.autograd.grad(
-            output,
-            self.theta[wrt],
-            grad_outputs=vector,
-            retain_graph=True,
-            create_graph=keep_graph,
-            allow_unused=True,
-        )
-        return torch.zeros_like(self.theta[wrt]) if result is None else result
-
-    def gradient(self, i: int, k: int) -> Tensor:
-        """grad_k L_i ``[runs, d]``."""
-        key = ("grad", i, k)
-        if key not in self._cache:
-            # One backward pass gives the gradient for both players' parameters.
-            both = torch.autograd.grad(
-                self.losses[:, i].sum(), self.theta, create_graph=True, allow_unused=True
-            )
-            for other, result in enumerate(both):
-                self._cache[("grad", i, other)] = (
-                    torch.zeros_like(self.theta[other]) if result is None else result
-                )
-        return self._cache[key]
-
-    def naive(self, i: int) -> Tensor:
-        return self.gradient(i, i)
-
-    def shaping(self, i: int) -> Tensor:
-        key = ("shaping", i)
-        if key not in self._cache:
-            j = 1 - i
-            self._cache[key] = self._vjp(self.gradient(j, j), i, self.gradient(i, j).detach())
-        return self._cache[key]
-
-    def lookahead(self, i: int) -> Tensor:
-        key = ("lookahead", i)
-        if key not in self._cache:
-            j = 1 - i
-            self._cache[key] = self._vjp(self.gradient(i, j), i, self.gradient(j, j).detach())
-        return self._cache[key]
-
-    def hola(
-        self, i: int, order: int, top_level: bool = True, inner_stop_gradient: bool = False
-    ) -> Tensor:
-        """Order-n LOLA direction of player i: the opponent is modelled as an
-        order-(n-1) LOLA learner (order 0 = naive learner).
-
-        ``D_i^(n) = grad_i L_i - eta * grad_i[ stop(grad_j L_i) . D_j^(n-1) ]``.
-        The stop-gradient is the paper's and applies to the learner's own
-        objective (``top_level``); inside the modelled opponent step
-        ``D_j^(n-1)`` every factor keeps its dependence on ``theta_i``, since
-        the opponent's step is a function of both players' parameters.
-        Order 1 equals the paper's LOLA rule. ``inner_stop_gradient=True`` also
-        stops the gradient inside the modelled opponent step (a variant).
-        """
-        key = ("hola", i, order, top_level, inner_stop_gradient)
-        if key not in self._cache:
-            if order == 0:
-                result = self.naive(i)
-            else:
-                j = 1 - i
-                opponent_step = self.hola(j, order - 1, False, inner_stop_gradient)
-                weights = self.gradient(i, j)
-                if top_level or inner_stop_gradient:
-                    weights = weights.detach()
-                correction = self._vjp(opponent_step, i, weights, keep_graph=not top_level)
-                result = self.naive(i) - self.eta * correction
-            self._cache[key] = result
-        return self._cache[key]
-
-
-# --------------------------------------------------------------------------- 4. update rules
-class UpdateRule:
-    """A learner's update: ``theta_i <- theta_i - lr * direction(bundle, i)``."""
-
-    name = "rule"
-
-    def direction(self, grads: GradientBundle, player: int) -> Tensor:
-        """Descent direction ``[runs, d]`` of ``player`` (0 or 1)."""
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r})"
-
-
-class NaiveLearner(UpdateRule):
-    """NL: ``xi_i = grad_i L_i`` (plain simultaneous gradient descent)."""
-
-    name = "NL"
-
-    def direction(self, grads: GradientBundle, player: int) -> Tensor:
-        return grads.naive(player)
-
-
-class LOLA(UpdateRule):
-    """LOLA, paper rule (Foerster et al. 2018, eq. 4.2 with the stop-gradient):
-    ``xi_i - eta * grad_i[ stop(grad_j L_i) . grad_j L_j ]``."""
-
-    name = "LOLA"
-
-    def direction(self, grads: GradientBundle, player: int) -> Tensor:
-        return grads.naive(player) - grads.eta * grads.shaping(player)
-
-
-class LOLAFull(UpdateRule):
-    """Full first-order Taylor LOLA (as in the SOS paper): the gradient of
-    ``L_i + grad_j L_i . (-eta grad_j L_j)`` with nothing stopped, i.e.
-    LookAhead term plus shaping term."""
-
-    name = "LOLA-full"
-
-    def direction(self, grads: GradientBundle, player: int) -> Tensor:
-        return grads.naive(player) - grads.eta * (grads.lookahead(player) + grads.shaping(player))
-
-
-class LookAhead(UpdateRule):
-    """LookAhead (Zhang & Lesser 2010; SOS paper's LA): the first-order gradient of
-    ``L_i(theta_i, theta_j - eta * stop(grad_j L_j))``, no shaping."""
-
-    name = "LA"
-
-    def direction(self, grads: GradientBundle, player: int) -> Tensor:
-        return grads.naive(player) - grads.eta * grads.lookahead(player)
-
-
-class SOS(UpdateRule):
-    """Stable Opponent Shaping (Letcher et al. 2019): ``LA - p * eta * chi``.
-
-    ``p = min(p1, p2)`` per run and per player (the paper computes it over the
-    joint gradient of all players; per player makes the rule pairable with any
-    opponent): ``p1 = 1`` if ``<-eta chi, LA> >= 0`` else
-    ``min(1, -a |LA|^2 / <-eta chi, LA>)``; ``p2 = |xi|^2`` if ``|xi| < b`` else 1.
-    """
-
-    name = "SOS"
-
-    def __init__(self, a: float = 0.5, b: float = 0.1) -> None:
-        self.a = check_number("sos a", a, high=1.0)
-        self.b = check_number("sos b", b)
-
-    def direction(self, grads: GradientBundle, player: int) -> Tensor:
-        xi = grads.naive(player)
-        lookahead = xi - grads.eta * grads.lookahead(player)
-        shaping_step = -grads.eta * grads.shaping(player)
-        dot = (shaping_step * lookahead).sum(-1)
-        safe_dot = torch.where(dot < 0, dot, -torch.ones_like(dot))  # avoid 0-division where unused
-        p1 = torch.where(
-            dot >= 0,
-            torch.ones_like(dot),
-            torch.clamp(-self.a * (lookahead * lookahead).sum(-1) / safe_dot, max=1.0),
-        )
-        xi_norm = xi.norm(dim=-1)
-        p2 = torch.where(xi_norm < self.b, xi_norm**2, torch.ones_like(xi_norm))
-        p = torch.minimum(p1, p2)
-        return lookahead + p.unsqueeze(-1) * shaping_step
-
-
-class HigherOrderLOLA(UpdateRule):
-    """Higher-order LOLA (Foerster et al. 2018, sec. 4.2 / the higher-order
-    table): the opponent is assumed to be an order-(n-1) LOLA learner rather
-    than a naive one; order 1 is LOLA, order 2 ("HOLA-2") models a LOLA opponent.
-    See :meth:`GradientBundle.hola`."""
-
-    def __init__(self, order: int = 2, inner_stop_gradient: bool = False) -> None:
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-            raise ValueError(f"HOLA order must be an integer >= 1, got {order!r}")
-        self.order = order
-        self.inner_stop_gradient = bool(inner_stop_gradient)
-        self.name = f"HOLA-{order}" + ("-stop" if inner_stop_gradient else "")
-
-    def direction(self, grads: GradientBundle, player: int) -> Tensor:
-        return grads.hola(player, self.order, True, self.inner_stop_gradient)
-
-
-RULE_NAMES = ("NL", "LA", "LOLA", "LOLA-full", "SOS", "HOLA-2")
+        self.theta = self.params
 
 
 def make_rule(rule: str | UpdateRule, settings: ExactSettings | None = None) -> UpdateRule:
     """Rule object from a name in :data:`RULE_NAMES` (or ``HOLA-<n>``), or pass one through."""
-    if isinstance(rule, UpdateRule):
-        return rule
     settings = settings or ExactSettings()
-    fixed = {"NL": NaiveLearner, "LA": LookAhead, "LOLA": LOLA, "LOLA-full": LOLAFull}
-    if rule in fixed:
-        return fixed[rule]()
-    if rule == "SOS":
-        return SOS(settings.sos_a, settings.sos_b)
-    if (
-        isinstance(rule, str)
-        and rule.startswith("HOLA-")
-        and rule[5:].isdigit()
-        and int(rule[5:]) >= 1
-    ):
-        return HigherOrderLOLA(int(rule[5:]))
-    raise ValueError(f"unknown learner {rule!r}; known: {list(RULE_NAMES)} or 'HOLA-<n>' (n >= 1)")
+    return shaping.make_rule(rule, settings.sos_a, settings.sos_b)
 
 
 # --------------------------------------------------------------------------- 5. training

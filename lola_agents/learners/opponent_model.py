@@ -4,7 +4,7 @@ The paper's LOLA-OM agent does not read its opponent's policy. It keeps a
 memory-1 model of it, fitted by maximum likelihood to the opponent's observed
 actions (``opponent_batch.obs``, ``opponent_batch.actions``): plain SGD on the
 negative log-likelihood of the observed trajectories, lr 0.1, 50 steps at the
-first update and 1 step per update after that (shared/REFERENCE.md section 3).
+first update and 1 step per update after that (Foerster et al. 2018, appendix).
 
 The loss is the log-likelihood of whole trajectories (sum over the T steps,
 mean over the N games). With the per-action mean instead, the paper's 50

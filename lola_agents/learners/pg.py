@@ -10,7 +10,7 @@ Reads top to bottom:
    vectors LOLA needs (checked against ``lola_agents.learners.exact`` in the tests).
 3. The agents: :class:`NaivePGAgent` (actor-critic) and :class:`LOLAPGAgent`.
 
-Estimators (shared/REFERENCE.md section 3; ``V_i`` is the un-normalised
+Estimators (Foerster et al. 2018, section 3.2; ``V_i`` is the un-normalised
 discounted value ``E[sum_t gamma^t r_i,t]``, as in ``lola_agents.learners.exact``):
 
 * first order: ``grad_k V_i ~ mean_n sum_t gamma^t A_i,t grad_k log pi_k(a_k,t)``
