@@ -39,6 +39,7 @@ import torch
 
 import coin_game_env
 from coin_game_env.core import check_int, check_number
+from lola_agents import shaping
 from lola_agents.estimators import dice_objective, episode_discounts, returns_to_go
 from lola_agents.learners.opponent_model import fit_opponent_model
 from lola_agents.learners.pg import (
@@ -236,23 +237,23 @@ class LOLADiCEAgent(TabularActor, StatefulAgent):
         )
 
     def lookahead_gradient(self, batch: Batch, opponent_batch: Batch, opponent_start: torch.Tensor) -> torch.Tensor:
-        """Gradient ``[5]`` of ``DiCE_1(theta_1, theta_2^k)`` w.r.t. my logits (ascent direction)."""
-        own = self.policy.logits
+        """Gradient ``[5]`` of ``DiCE_1(theta_1, theta_2^k)`` w.r.t. my logits (ascent direction),
+        by :func:`lola_agents.shaping.unrolled_lookahead_gradient`."""
         seat, steps = batch.agent_index, batch.num_steps
         sim_envs = self.cfg.sim_envs or batch.num_envs
-        opponent = opponent_start.detach().requires_grad_(True)
-        mine, theirs = batch, opponent_batch
-        for step in range(self.cfg.lookahead):
-            if step > 0:
+
+        def objective(own: torch.Tensor, opponent: torch.Tensor, step: int, for_opponent: bool) -> torch.Tensor:
+            # The first inner step uses the real batch; later steps (and the outer objective
+            # after a look-ahead) use episodes played by that step's parameters.
+            if step == 0:
+                mine, theirs = batch, opponent_batch
+            else:
                 mine, theirs = self._simulate(own.detach(), opponent.detach(), seat, steps, sim_envs)
-            inner = self._objective(own, opponent, mine, theirs, for_opponent=True)
-            (opponent_grad,) = torch.autograd.grad(inner, opponent, create_graph=True)
-            opponent = opponent + self.cfg.inner_lr * opponent_grad
-        if self.cfg.lookahead > 0:
-            mine, theirs = self._simulate(own.detach(), opponent.detach(), seat, steps, sim_envs)
-        outer = self._objective(own, opponent, mine, theirs, for_opponent=False)
-        (gradient,) = torch.autograd.grad(outer, own)
-        return gradient
+            return self._objective(own, opponent, mine, theirs, for_opponent)
+
+        return shaping.unrolled_lookahead_gradient(
+            objective, self.policy.logits, opponent_start, self.cfg.lookahead, self.cfg.inner_lr
+        )
 
     def learn(self, batch: Batch, opponent_batch: Batch) -> dict[str, float]:
         """One LOLA-DiCE update from the real batch ``[T, N]`` (plus simulated look-ahead episodes)."""

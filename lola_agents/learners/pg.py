@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from coin_game_env.core import check_number
+from lola_agents import shaping
 from lola_agents.estimators import (
     episode_discounts,
     first_order_surrogate,
@@ -150,6 +151,58 @@ class LOLATerms:
     shaping: torch.Tensor | None
 
 
+class TabularPGValues:
+    """LOLA-PG's value model on one sampled batch, seen from the learner (player 0 = me).
+
+    A :class:`lola_agents.shaping.ValueModel` over memory-1 logits ``{"logits": [5]}``:
+
+    * order 1, my loss: ``-(S(log pi_me) + S(log pi_opp))`` with the first-order
+      surrogate ``S`` of my advantages, so its gradients are ``-grad_me V_me`` and
+      ``-grad_opp V_me`` (my baseline is a function of my state only, so it stays valid
+      for the opponent's actions);
+    * order 2, the opponent's loss: ``-`` the paper's second-order surrogate of its
+      rewards, whose mixed derivative estimates ``grad_me grad_opp V_opp``.
+
+    Args:
+        batch, opponent_batch: the two seats' slices of one rollout ``[T, N]``.
+        gamma: discount.
+        own_baseline: ``[T, N]`` critic values of my states (None: no baseline).
+    """
+
+    parts = (None,)
+    same_orders = False
+    batch_dims = 0
+
+    def __init__(
+        self, batch: Batch, opponent_batch: Batch, gamma: float, own_baseline: torch.Tensor | None = None
+    ) -> None:
+        self.batch, self.opponent_batch = batch, opponent_batch
+        self.own_obs, self.opp_obs = matrix_states(batch.obs), matrix_states(opponent_batch.obs)
+        self.discounts = episode_discounts(batch.episode_starts, gamma)
+        own_returns = returns_to_go(batch.rewards, batch.dones, gamma)
+        self.advantages = own_returns if own_baseline is None else own_returns - own_baseline.detach()
+
+    def loss(self, i: int, params: tuple[Any, Any], order: int, part: Any) -> torch.Tensor:
+        own_lp = memory1_log_prob(params[0]["logits"], self.own_obs, self.batch.actions)
+        opp_lp = memory1_log_prob(params[1]["logits"], self.opp_obs, self.opponent_batch.actions)
+        if i == 0 and order == 1:
+            return -(
+                first_order_surrogate(own_lp, self.advantages, self.discounts)
+                + first_order_surrogate(opp_lp, self.advantages, self.discounts)
+            )
+        if i == 1 and order == 2:
+            return -second_order_surrogate(
+                own_lp, opp_lp, self.opponent_batch.rewards, self.discounts, self.batch.episode_starts
+            )
+        raise ValueError(
+            "LOLA-PG's sampled model estimates the learner's gradients (player 0, order 1) and "
+            f"the opponent's mixed derivatives (player 1, order 2), not player {i} order {order}"
+        )
+
+    def step_scale(self, j: int) -> float:
+        return 1.0
+
+
 def sampled_lola_terms(
     own_params: torch.Tensor,
     opponent_params: torch.Tensor,
@@ -159,7 +212,8 @@ def sampled_lola_terms(
     own_baseline: torch.Tensor | None = None,
     with_shaping: bool = True,
 ) -> LOLATerms:
-    """Policy-gradient estimates of LOLA's terms from one sampled batch.
+    """Policy-gradient estimates of LOLA's terms from one sampled batch
+    (:class:`TabularPGValues` in a :class:`lola_agents.shaping.GradientBundle`).
 
     Args:
         own_params, opponent_params: memory-1 logits ``[5]`` (order ``[CC, CD, DC, DD, start]``)
@@ -172,32 +226,26 @@ def sampled_lola_terms(
     Returns:
         :class:`LOLATerms` (gradients of the un-normalised value, float32).
     """
-    own = own_params.detach().float().requires_grad_(True)
-    opp = opponent_params.detach().float().requires_grad_(True)
-    own_obs, opp_obs = matrix_states(batch.obs), matrix_states(opponent_batch.obs)
-    own_lp = memory1_log_prob(own, own_obs, batch.actions)
-    opp_lp = memory1_log_prob(opp, opp_obs, opponent_batch.actions)
-    discounts = episode_discounts(batch.episode_starts, gamma)
-    own_returns = returns_to_go(batch.rewards, batch.dones, gamma)
-    advantages = own_returns if own_baseline is None else own_returns - own_baseline.detach()
+    bundle = lola_bundle(own_params, opponent_params, batch, opponent_batch, gamma, own_baseline)
+    naive = -bundle.naive(0)["logits"]
+    own_wrt_opp = -bundle.gradient(0, 1)["logits"]
+    shaping_term = bundle.shaping(0)["logits"] if with_shaping else None
+    return LOLATerms(naive, own_wrt_opp, shaping_term)
 
-    (naive,) = torch.autograd.grad(
-        first_order_surrogate(own_lp, advantages, discounts), own, retain_graph=with_shaping
-    )
-    # My baseline is a function of my state only, so it stays valid for the opponent's actions.
-    (own_wrt_opp,) = torch.autograd.grad(
-        first_order_surrogate(opp_lp, advantages, discounts), opp, retain_graph=with_shaping
-    )
-    if not with_shaping:
-        return LOLATerms(naive, own_wrt_opp, None)
-    cross = second_order_surrogate(
-        own_lp, opp_lp, opponent_batch.rewards, discounts, batch.episode_starts
-    )
-    # grad_2 V_2 as a function of theta_1 (graph kept), then d/d theta_1 of its dot product
-    # with the fixed vector grad_2 V_1.
-    (opp_value_wrt_opp,) = torch.autograd.grad(cross, opp, create_graph=True)
-    (shaping,) = torch.autograd.grad(opp_value_wrt_opp, own, grad_outputs=own_wrt_opp.detach())
-    return LOLATerms(naive, own_wrt_opp, shaping)
+
+def lola_bundle(
+    own_params: torch.Tensor,
+    opponent_params: torch.Tensor,
+    batch: Batch,
+    opponent_batch: Batch,
+    gamma: float,
+    own_baseline: torch.Tensor | None = None,
+    eta: float = 1.0,
+) -> shaping.GradientBundle:
+    """The derivatives LOLA-PG needs at the logits ``[5]`` that generated the batch."""
+    model = TabularPGValues(batch, opponent_batch, gamma, own_baseline)
+    params = ({"logits": own_params.detach().float()}, {"logits": opponent_params.detach().float()})
+    return shaping.GradientBundle(model, params, eta)
 
 
 # --------------------------------------------------------------------------- opponents
@@ -392,12 +440,11 @@ class LOLAPGAgent(NaivePGAgent):
         self, batch: Batch, opponent_batch: Batch, baseline: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
         opponent = self.opponent_params(batch, opponent_batch)
-        terms = sampled_lola_terms(
-            self.acting_params(), opponent, batch, opponent_batch, self.cfg.gamma, baseline
+        bundle = lola_bundle(
+            self.acting_params(), opponent, batch, opponent_batch, self.cfg.gamma, baseline, self.cfg.eta
         )
-        assert terms.shaping is not None
-        direction = terms.naive + self.cfg.eta * terms.shaping
+        direction = -shaping.LOLA().direction(bundle, 0)["logits"]  # ascent on my value
         return direction, {
-            "grad_norm": float(terms.naive.norm()),
-            "shaping_norm": float(terms.shaping.norm()),
+            "grad_norm": float(bundle.naive(0)["logits"].norm()),
+            "shaping_norm": float(bundle.shaping(0)["logits"].norm()),
         }
