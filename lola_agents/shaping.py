@@ -385,12 +385,17 @@ class LOLA(UpdateRule):
             grads.naive(player), self.shaping(grads, player), -grads.step_eta(1 - player)
         )
 
+    def v(self, grads: GradientBundle, player: int) -> Tree:
+        """``grad_j L_i``, before or after the opponent's anticipated step."""
+        if not self.v_after_lookahead or grads.eta == 0:
+            return grads.gradient(player, 1 - player)
+        return gradient_at(grads.model, lookahead_point(grads, 1 - player), player, 1 - player)
+
     def shaping(self, grads: GradientBundle, player: int) -> Tree:
         """chi of ``player`` under this rule's choice of v."""
         if not self.v_after_lookahead or grads.eta == 0:
             return grads.shaping(player)
-        ahead = lookahead_point(grads, 1 - player)
-        return grads.shaping(player, gradient_at(grads.model, ahead, player, 1 - player))
+        return grads.shaping(player, self.v(grads, player))
 
 
 class LOLAFull(UpdateRule):

@@ -47,6 +47,7 @@ from torch import nn
 from torch.func import functional_call
 
 from coin_game_env.core import check_int, check_number
+from lola_agents import shaping
 from lola_agents.estimators import (
     dependency_decay_matrix,
     episode_discounts,
@@ -349,6 +350,85 @@ class PolicyView:
         return log_pi.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy
 
 
+class CoinValues:
+    """The coin-game learner's value model on one batch (player 0 = me, 1 = the opponent).
+
+    A :class:`lola_agents.shaping.ValueModel`; losses are ``-`` weighted means over games,
+    summed over the slices ``parts`` (so one slice's double-backward graph is alive at a time):
+
+    * order 1, mine: ``-(policy_objective(log pi_me, A_me) + S(log pi_opp, A_me))``: its
+      gradients are my policy gradient (with the entropy bonus) and ``grad_opp V_me``;
+    * order 1, the opponent's: ``-S(log pi_opp, A_opp)`` (its naive step);
+    * order 2, the opponent's: LOLA-PG's second-order surrogate of its rewards
+      (``estimator="pg"``) or loaded DiCE of its advantages (``"dice"``), whose mixed
+      derivative estimates ``grad_me grad_opp V_opp``.
+
+    With ``policy_space=True`` the opponent's parameters are its logits at every visited
+    step, ``{"logits": [T, N, A]}`` (:attr:`opponent_logits` holds their current value),
+    and each game takes its own look-ahead step: :meth:`step_scale` is the number of games.
+    """
+
+    same_orders = False
+    batch_dims = 0
+
+    def __init__(
+        self, me: PolicyView, them: PolicyView, my_encoded: torch.Tensor, their_encoded: torch.Tensor,
+        starts: torch.Tensor, my_actions: torch.Tensor, their_actions: torch.Tensor,
+        my_adv: torch.Tensor, their_adv: torch.Tensor, their_rewards: torch.Tensor,
+        discounts: torch.Tensor, slices: list[slice], weights: list[float], entropy_coef: float,
+        estimator: str, dice_decay: float, policy_space: bool,
+    ) -> None:
+        self.me, self.them = me, them
+        self.my_encoded, self.their_encoded, self.starts = my_encoded, their_encoded, starts
+        self.my_actions, self.their_actions = my_actions, their_actions
+        self.my_adv, self.their_adv, self.discounts = my_adv, their_adv, discounts
+        self.parts = list(zip(slices, weights, strict=True))
+        self.entropy_coef = entropy_coef
+        self.estimator = estimator
+        self.policy_space = policy_space
+        self.num_games = starts.shape[1]
+        self.decay = dependency_decay_matrix(starts.shape[0], dice_decay) if estimator == "dice" else None
+        self.their_rewards = their_rewards
+        self.reward_baseline = their_rewards.mean(dim=1, keepdim=True)  # of the full batch
+        self.opponent_logits: torch.Tensor | None = None
+        if policy_space:
+            with torch.no_grad():
+                self.opponent_logits = torch.cat(
+                    [functional_call(them.module, them.params, (their_encoded[:, s], starts[:, s])) for s in slices],
+                    dim=1,
+                )
+
+    def _their_log_probs(self, params: ParamDict, s: slice) -> torch.Tensor:
+        if self.policy_space:
+            log_pi = torch.log_softmax(params["logits"][:, s], dim=-1)
+            return log_pi.gather(-1, self.their_actions[:, s].unsqueeze(-1)).squeeze(-1)
+        return self.them.log_probs(params, self.their_encoded[:, s], self.starts[:, s], self.their_actions[:, s])
+
+    def loss(self, i: int, params: tuple[Any, Any], order: int, part: tuple[slice, float]) -> torch.Tensor:
+        s, w = part
+        discounts = self.discounts[:, s]
+        their_lp = self._their_log_probs(params[1], s)
+        if i == 1 and order == 1:
+            return -w * (discounts * self.their_adv[:, s].detach() * their_lp).sum(0).mean()
+        my_lp, my_entropy = self.me.log_probs_and_entropy(
+            params[0], self.my_encoded[:, s], self.starts[:, s], self.my_actions[:, s]
+        )
+        if i == 0 and order == 1:
+            mine = policy_objective(my_lp, my_entropy, self.my_adv[:, s], discounts, self.entropy_coef)
+            return -w * (mine + (discounts * self.my_adv[:, s].detach() * their_lp).sum(0).mean())
+        if i == 1 and order == 2:
+            if self.decay is not None:
+                value = loaded_dice_objective(my_lp + their_lp, self.their_adv[:, s], discounts, self.decay)
+            else:
+                value = second_order_surrogate(my_lp, their_lp, self.their_rewards[:, s], discounts,
+                                               self.starts[:, s], baseline=self.reward_baseline)
+            return -w * value
+        raise ValueError(f"the coin-game value model has no order-{order} loss for player {i}")
+
+    def step_scale(self, j: int) -> float:
+        return float(self.num_games) if (j == 1 and self.policy_space) else 1.0
+
+
 class CoinLOLAAgent(StatefulAgent):
     """A coin-game learner (NL, LOLA-PG, LOLA-DiCE, LOLA-OM, AdAlign) behind the rollout Agent protocol.
 
@@ -501,16 +581,11 @@ class CoinLOLAAgent(StatefulAgent):
             them_module = self.opponent_model if self.opponent_model is not None else self._opponent_view_module()
             their_encoded = them_module.encode(their_obs, starts)
             them = self._opponent_view(their_encoded, starts, their_actions)
-            if cfg.lookahead_space == "policy":
-                direction, shaping_logs = self._policy_space_direction(
-                    me, them, my_encoded, their_encoded, starts, my_actions, their_actions,
-                    my_adv, their_adv, discounts, slices, batch.num_envs, entropy_coef, shaped_games,
-                )
-            else:
-                direction, shaping_logs = self._lola_direction(
-                    me, them, my_encoded, their_encoded, starts, my_actions, their_actions,
-                    my_adv, their_adv, opponent_batch.rewards, discounts, slices, weights, entropy_coef,
-                )
+            direction, shaping_logs = self._shaped_direction(
+                me, them, my_encoded, their_encoded, starts, my_actions, their_actions,
+                my_adv, their_adv, opponent_batch.rewards, discounts, slices, weights, entropy_coef,
+                shaped_games,
+            )
             logs.update(shaping_logs)
             if self.opponent_model is not None:
                 logs["model_nll"] = self.last_model_nll
@@ -588,109 +663,44 @@ class CoinLOLAAgent(StatefulAgent):
                 total[k] += g
         return total
 
-    def _lola_direction(
+    def _shaped_direction(
         self, me: PolicyView, them: PolicyView, my_encoded: torch.Tensor, their_encoded: torch.Tensor,
         starts: torch.Tensor, my_actions: torch.Tensor, their_actions: torch.Tensor,
         my_adv: torch.Tensor, their_adv: torch.Tensor, their_rewards: torch.Tensor,
         discounts: torch.Tensor, slices: list[slice], weights: list[float], entropy_coef: float,
+        shaped_games: torch.Tensor | None,
     ) -> tuple[ParamDict, dict[str, float]]:
-        """``grad_1 V_1 + eta * grad_1[ v . grad_2 V_2 ]`` (see the module doc), in three passes."""
-        cfg = self.cfg
-        eta = cfg.lookahead_lr
-        # v = grad_2 V_1 at the opponent's (look-ahead) parameters: a fixed vector below.
-        their_params = them.params
-        if cfg.method == "lola_dice" and eta > 0:
-            their_step = self._first_order(them, them.params, their_encoded, starts, their_actions, their_adv, discounts, slices, weights)
-            their_params = {k: v + eta * their_step[k] for k, v in them.params.items()}
-        v = self._first_order(them, their_params, their_encoded, starts, their_actions, my_adv, discounts, slices, weights)
+        """``grad_1 V_1 + eta * grad_1[ v . grad_2 V_2 ]`` by :class:`lola_agents.shaping.LOLA`
+        over :class:`CoinValues` (see the module doc); an ascent direction of my weights.
 
-        # grad_1 [ V_1 + eta v . grad_2 V_2(theta_1, theta_2) ]: the naive gradient and a
-        # Hessian-vector product in one backward pass per slice.
-        mine = {k: p.detach().requires_grad_(True) for k, p in me.params.items()}
-        theirs = {k: p.detach().requires_grad_(True) for k, p in them.params.items()}
-        direction = {k: torch.zeros_like(p) for k, p in mine.items()}
-        separate = cfg.shaping_clip > 0  # keep the shaping term apart to bound its norm
-        shaping_total = {k: torch.zeros_like(p) for k, p in mine.items()} if separate else direction
-        reward_baseline = their_rewards.mean(dim=1, keepdim=True)  # of the full batch
-        decay = dependency_decay_matrix(starts.shape[0], cfg.dice_decay) if cfg.method == "lola_dice" else None
-        for s, w in zip(slices, weights, strict=True):
-            my_lp, my_entropy = me.log_probs_and_entropy(mine, my_encoded[:, s], starts[:, s], my_actions[:, s])
-            their_lp = them.log_probs(theirs, their_encoded[:, s], starts[:, s], their_actions[:, s])
-            if decay is not None:
-                their_value = loaded_dice_objective(my_lp + their_lp, their_adv[:, s], discounts[:, s], decay)
-            else:
-                their_value = second_order_surrogate(my_lp, their_lp, their_rewards[:, s], discounts[:, s], starts[:, s],
-                                                     baseline=reward_baseline)
-            grad_theirs = torch.autograd.grad(w * their_value, list(theirs.values()), create_graph=True)
-            shaping = sum((g * v[k]).sum() for k, g in zip(theirs, grad_theirs, strict=True))
-            my_value = w * policy_objective(my_lp, my_entropy, my_adv[:, s], discounts[:, s], entropy_coef)
-            if separate:
-                naive = torch.autograd.grad(my_value, list(mine.values()), retain_graph=True)
-                for k, g in zip(mine, naive, strict=True):
-                    direction[k] += g
-                my_value = 0.0
-            grads = torch.autograd.grad(my_value + eta * shaping, list(mine.values()))
-            for k, g in zip(mine, grads, strict=True):
-                shaping_total[k] += g
-        if not separate:
-            return direction, {}
-        naive_norm = float(torch.sqrt(sum((d.double() ** 2).sum() for d in direction.values())))
-        shaping_norm = float(torch.sqrt(sum((d.double() ** 2).sum() for d in shaping_total.values())))
-        scale = min(1.0, cfg.shaping_clip * naive_norm / shaping_norm) if shaping_norm > 0 else 1.0
-        for k in direction:
-            direction[k] += scale * shaping_total[k]
-        return direction, {"shaping_ratio": shaping_norm / max(naive_norm, 1e-12), "shaping_scale": scale}
-
-    def _policy_space_direction(
-        self, me: PolicyView, them: PolicyView, my_encoded: torch.Tensor, their_encoded: torch.Tensor,
-        starts: torch.Tensor, my_actions: torch.Tensor, their_actions: torch.Tensor,
-        my_adv: torch.Tensor, their_adv: torch.Tensor, discounts: torch.Tensor,
-        slices: list[slice], num_games: int, entropy_coef: float, shaped_games: torch.Tensor | None = None,
-    ) -> tuple[ParamDict, dict[str, float]]:
-        """LOLA-DiCE whose opponent takes its look-ahead step in policy space.
-
-        The opponent's logits at every visited step, ``z [T, N, A]``, are the
-        look-ahead variables (as the per-state logits are in the tabular IPD
-        learner): each game's ``z' = z + eta grad_z f_2`` with ``f_2`` that game's
-        loaded-DiCE return of the opponent, ``v = grad_z' f_1`` (first order, at
-        ``z'``), and ``d = grad_1 V_1 + eta grad_1 mean_n[ v_n . grad_z f_2,n ]``.
-        Every term is per game, so slices need no full-batch pass, and
-        ``shaped_games`` (float ``[N]``, None = all) weights each game's shaping term.
+        ``shaped_games`` (float ``[N]``, None = all) weights each game's shaping term; only
+        the policy-space look-ahead, whose opponent parameters are per game, can do that.
         """
         cfg = self.cfg
-        eta = cfg.lookahead_lr
-        decay = dependency_decay_matrix(starts.shape[0], cfg.dice_decay)
-        mine = {k: p.detach().requires_grad_(True) for k, p in me.params.items()}
-        direction = {k: torch.zeros_like(p) for k, p in mine.items()}
-        for s in slices:
-            games = s.stop - s.start
-            my_lp, my_entropy = me.log_probs_and_entropy(mine, my_encoded[:, s], starts[:, s], my_actions[:, s])
-            with torch.no_grad():
-                z = functional_call(them.module, them.params, (their_encoded[:, s], starts[:, s]))
-            b = their_actions[:, s].unsqueeze(-1)
-
-            def their_log_probs(logits: torch.Tensor, b: torch.Tensor = b) -> torch.Tensor:
-                return torch.log_softmax(logits, dim=-1).gather(-1, b).squeeze(-1)
-
-            # The opponent's look-ahead step on its own logits (per game: sum, not mean, over games).
-            z_leaf = z.clone().requires_grad_(True)
-            f2 = games * loaded_dice_objective(my_lp.detach() + their_log_probs(z_leaf), their_adv[:, s],
-                                               discounts[:, s], decay)
-            z_ahead = (z + eta * torch.autograd.grad(f2, z_leaf)[0]).requires_grad_(True)
-            f1 = games * (discounts[:, s] * my_adv[:, s] * their_log_probs(z_ahead)).sum(0).mean()
-            v = torch.autograd.grad(f1, z_ahead)[0]
-            # grad_1 of [ my value + eta * mean_n v_n . grad_z f_2,n(theta_1, z) ].
-            z_leaf = z.clone().requires_grad_(True)
-            f2 = games * loaded_dice_objective(my_lp + their_log_probs(z_leaf), their_adv[:, s], discounts[:, s], decay)
-            grad_z = torch.autograd.grad(f2, z_leaf, create_graph=True)[0]
-            if shaped_games is not None:
-                v = v * shaped_games[s].view(1, -1, 1)
-            shaping = (grad_z * v).sum() / num_games
-            my_value = (games / num_games) * policy_objective(my_lp, my_entropy, my_adv[:, s], discounts[:, s],
-                                                              entropy_coef)
-            for k, g in zip(mine, torch.autograd.grad(my_value + eta * shaping, list(mine.values())), strict=True):
-                direction[k] += g
-        return direction, {}
+        model = CoinValues(
+            me, them, my_encoded, their_encoded, starts, my_actions, their_actions, my_adv, their_adv,
+            their_rewards, discounts, slices, weights, entropy_coef,
+            estimator="pg" if cfg.method == "lola_pg" else "dice", dice_decay=cfg.dice_decay,
+            policy_space=cfg.lookahead_space == "policy",
+        )
+        their_params = them.params if cfg.lookahead_space == "parameters" else {"logits": model.opponent_logits}
+        bundle = shaping.GradientBundle(model, (me.params, their_params), cfg.lookahead_lr)
+        rule = shaping.LOLA(v_after_lookahead=cfg.method == "lola_dice")
+        v = rule.v(bundle, 0)
+        if shaped_games is not None:
+            v = {"logits": v["logits"] * shaped_games.view(1, -1, 1)}
+        naive = bundle.naive(0)
+        chi = bundle.shaping(0, v)
+        eta = bundle.step_eta(1)
+        logs: dict[str, float] = {}
+        factor = 1.0
+        if cfg.shaping_clip > 0:  # bound |eta chi| by shaping_clip * |naive|
+            naive_norm = float(shaping.norm(naive, 0))
+            shaping_norm = eta * float(shaping.norm(chi, 0))
+            factor = min(1.0, cfg.shaping_clip * naive_norm / shaping_norm) if shaping_norm > 0 else 1.0
+            logs = {"shaping_ratio": shaping_norm / max(naive_norm, 1e-12), "shaping_scale": factor}
+        descent = shaping.combine(naive, chi, -eta * factor)
+        return {k: -d for k, d in descent.items()}, logs
 
     # -- checkpoints (tensors + JSON only)
     def config(self) -> dict[str, Any]:
