@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from lola_agents.metrics import describe, finite_values
+
 RESULTS = Path(__file__).resolve().parent / "results" / "coin"
 LABELS = {"lola-lola": "LOLA-DiCE vs LOLA-DiCE", "om-om": "LOLA-OM vs LOLA-OM",
           "nl-nl": "NL vs NL", "ippo-ippo": "IPPO vs IPPO",
@@ -31,17 +33,17 @@ LABELS = {"lola-lola": "LOLA-DiCE vs LOLA-DiCE", "om-om": "LOLA-OM vs LOLA-OM",
           "lola_ps-lola_ps_eta0.3_ent0.03_decay0.96": "LOLA-DiCE-PS vs LOLA-DiCE-PS (policy-space look-ahead)"}
 # Learners played against trained IPPO in the cross-play table: run pairing -> label.
 CROSS_PLAY = {"lola-lola": "LOLA-DiCE", "aa-aa": "AdAlign", "lola_ps-lola_ps_eta0.3_ent0.03_decay0.96": "LOLA-DiCE-PS"}
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
 def interval(values: list[float]) -> dict[str, Any]:
-    """Mean and 95% t-interval over seeds (half-width NaN for one seed)."""
-    x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
-    if len(x) == 0:
+    """Mean and 95% t-interval over seeds (:func:`lola_agents.metrics.describe`; NaN bounds
+    for one seed)."""
+    stats = describe(values)
+    if stats["n"] == 0:
         return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0}
-    half = T_975.get(len(x) - 1, 1.96) * x.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else math.nan
-    return {"mean": float(x.mean()), "low": float(x.mean() - half), "high": float(x.mean() + half), "n": len(x),
-            "values": [round(float(v), 4) for v in x]}
+    low, high = stats["ci95"] or (math.nan, math.nan)
+    return {"mean": stats["mean"], "low": low, "high": high, "n": stats["n"],
+            "values": [round(v, 4) for v in finite_values(values)]}
 
 
 def fmt(ci: dict[str, Any], digits: int = 3) -> str:

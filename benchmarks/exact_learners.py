@@ -72,10 +72,15 @@ def self_play_summary(history: History, game: str) -> dict:
         "curve_mean": flat.mean(1).round(4).tolist(),
         "curve_std": flat.std(1).round(4).tolist(),
     }
-    if game == "ipd":
-        summary["percent_tft"] = metrics.share_of_agents(metrics.is_tit_for_tat(probs), valid)
-    else:
-        summary["percent_nash"] = metrics.share_of_runs(metrics.is_run_at_nash(probs), valid)
+    if game == "ipd":  # shares of agents, with their Wilson 95% intervals
+        tft, tft4 = metrics.is_tit_for_tat(probs), metrics.is_tit_for_tat(probs, include_start=False)
+        summary["percent_tft"] = metrics.share_of_agents(tft, valid)
+        summary["tft_share"] = metrics.describe_share(tft[valid].ravel().tolist())
+        summary["tft4_share"] = metrics.describe_share(tft4[valid].ravel().tolist())
+    else:  # share of runs
+        at_nash = metrics.is_run_at_nash(probs)
+        summary["percent_nash"] = metrics.share_of_runs(at_nash, valid)
+        summary["nash_share"] = metrics.describe_share(at_nash[valid].tolist())
     return summary
 
 
@@ -223,24 +228,27 @@ def markdown(results: dict, command: str) -> str:
         f"Command: `{command}` ({s['runs']} seeds, {s['updates']} updates, lr {s['lr']}, "
         f"eta {s['eta']}, theta ~ N(0, {s['init_std']}), seed {s['seed']}). "
         "Self-play, end of training; reward per step mean (std over agents); "
-        "%TFT / %Nash as defined in docs/exact_learners.md; paper values (Foerster et al. 2018, "
+        "%TFT, %TFT-4 (start state ignored) / %Nash as defined in docs/metrics.md, "
+        "in percent with a 95% Wilson interval; paper values (Foerster et al. 2018, "
         "Table 1) in brackets.",
         "",
-        "| learner | IPD reward/step | IPD %TFT | IMP reward/step (player_0) | IMP %Nash | diverged runs |",
-        "|---|---|---|---|---|---|",
+        "| learner | IPD reward/step | IPD %TFT | IPD %TFT-4 | IMP reward/step (player_0) | IMP %Nash "
+        "| diverged runs |",
+        "|---|---|---|---|---|---|---|",
     ]
     for rule in RULE_NAMES:
         a, b = ipd[rule], imp[rule]
         paper = PAPER.get(rule)
         ipd_cell = f"{fmt(a['reward_per_step_mean'])} ({fmt(a['reward_per_step_std'])})"
-        tft_cell = fmt(a["percent_tft"], 1)
-        nash_cell = fmt(b["percent_nash"], 1)
+        tft_cell = metrics.format_share(a["tft_share"], 1)
+        nash_cell = metrics.format_share(b["nash_share"], 1)
         if paper:
             ipd_cell += f" [{paper['ipd_reward']:.2f} ({paper['ipd_std']:.2f})]"
             tft_cell += f" [{paper['tft']}]"
             nash_cell += f" [{paper['nash']}]"
         lines.append(
-            f"| {rule} | {ipd_cell} | {tft_cell} | {fmt(b['reward_per_step_player_0_mean'])} "
+            f"| {rule} | {ipd_cell} | {tft_cell} | {metrics.format_share(a['tft4_share'], 1)} "
+            f"| {fmt(b['reward_per_step_player_0_mean'])} "
             f"({fmt(b['reward_per_step_player_0_std'])}) | {nash_cell} | "
             f"{a['diverged_runs']} / {b['diverged_runs']} |"
         )

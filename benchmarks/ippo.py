@@ -34,11 +34,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from lola_agents.evaluation import evaluate
 from lola_agents.fixed import AlwaysDefect, TitForTat
+from lola_agents.metrics import finite_values, mean_and_std
 from lola_agents.ppo import PPOAgent, PPOConfig, agent_seeds, make_ippo, train
 from lola_agents.shared_ppo import train_shared_ppo
 
@@ -129,10 +129,8 @@ def run_one(suite: Suite, seed: int) -> dict[str, Any]:
 
 
 def _mean_std(values: list[float | None]) -> tuple[float, float]:
-    clean = [float(v) for v in values if v is not None and not math.isnan(float(v))]
-    if not clean:
-        return math.nan, math.nan
-    return float(np.mean(clean)), float(np.std(clean))
+    """Mean and population std of the finite values (:func:`lola_agents.metrics.mean_and_std`)."""
+    return mean_and_std(finite_values(values))
 
 
 def summarize(suite: Suite, runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lola_agents import metrics
+
 DEFAULT_OUT = Path(__file__).parent / "results" / "sampled"
 GAMES = {"ipd": ("ipd_v0", "prisoners_dilemma", 0.96), "imp": ("imp_v0", "matching_pennies", 0.9)}
 STATES = ("CC", "CD", "DC", "DD", "start")
@@ -103,7 +105,6 @@ def run_one(job: tuple[str, str, int, bool, int]) -> dict[str, Any]:
     """Train one self-play pair; return its summary and learning curves (3 decimals)."""
     learner, game, seed, quick, updates = job
     torch.set_num_threads(1)
-    from lola_agents import metrics
     from lola_agents.exact import iterated_game_values
     from lola_agents.trainer import train
 
@@ -147,14 +148,21 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         group = [r for r in runs if (r["learner"], r["game"]) == key]
         exact = np.array([r["exact_reward_per_step"] for r in group])  # [runs, 2]
         sampled = np.array([r["sampled_reward_per_step_last5"] for r in group])
+        reward_mean, reward_std = metrics.mean_and_std(exact)
         table[f"{key[0]}/{key[1]}"] = {
             "learner": key[0], "game": key[1], "runs": len(group),
             "num_envs": group[0]["num_envs"], "updates": group[0]["updates"],
-            "reward_mean": float(exact.mean()), "reward_std": float(exact.std()),
+            "reward_mean": reward_mean, "reward_std": reward_std,
             "reward_player0_mean": float(exact[:, 0].mean()),
             "sampled_reward_mean": float(sampled.mean()),
             "tft_percent": 100.0 * float(np.mean([r["is_tft"] for r in group])),
             "nash_percent": 100.0 * float(np.mean([r["at_nash"] for r in group])),
+            # the same shares with their Wilson 95% intervals (%TFT-4 from the recorded profiles)
+            "tft_share": metrics.describe_share([f for r in group for f in r["is_tft"]]),
+            "tft4_share": metrics.describe_share(
+                [bool(f) for r in group for f in metrics.is_tit_for_tat(r["p_action0"], include_start=False)]
+            ),
+            "nash_share": metrics.describe_share([f for r in group for f in r["at_nash"]]),
             "mean_p_action0": np.mean([r["p_action0"] for r in group], axis=(0, 1)).tolist(),
             "seconds_per_run": float(np.mean([r["seconds"] for r in group])),
         }
@@ -168,12 +176,13 @@ def write_markdown(summary: dict[str, Any], out: Path, command: str) -> None:
         f"Command: `{command}`",
         "",
         "Reward per step = exact `(1 - gamma) V` of the final policies, mean (std) over "
-        "agents (2 per run); %TFT / %Nash over agents (definitions in lola_agents.metrics). "
+        "agents (2 per run); %TFT, %TFT-4 / %Nash: percent of agents with a 95% Wilson interval "
+        "(definitions in docs/metrics.md). "
         "Sampled = mean reward per step over the last 5 training batches.",
         "",
-        "| learner | game | runs | batch x updates | reward/step | sampled | %TFT | %Nash | "
+        "| learner | game | runs | batch x updates | reward/step | sampled | %TFT | %TFT-4 | %Nash | "
         "P(C) [CC, CD, DC, DD, start] | paper | target | s/run |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in summary.values():
         key = (row["learner"], row["game"])
@@ -181,7 +190,8 @@ def write_markdown(summary: dict[str, Any], out: Path, command: str) -> None:
         lines.append(
             f"| {LABELS[row['learner']]} | {row['game'].upper()} | {row['runs']} | "
             f"{row['num_envs']} x {row['updates']} | {row['reward_mean']:.3f} ({row['reward_std']:.3f}) | "
-            f"{row['sampled_reward_mean']:.3f} | {row['tft_percent']:.1f} | {row['nash_percent']:.1f} | "
+            f"{row['sampled_reward_mean']:.3f} | {metrics.format_share(row['tft_share'])} | "
+            f"{metrics.format_share(row['tft4_share'])} | {metrics.format_share(row['nash_share'])} | "
             f"[{probs}] | {PAPER.get(key, '')} | {TARGETS.get(key, '')} | {row['seconds_per_run']:.0f} |"
         )
     lines += [

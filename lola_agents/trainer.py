@@ -46,8 +46,8 @@ import torch
 
 import coin_game_env
 from coin_game_env.matrix_game import STATE_NAMES
-from lola_agents.evaluation import action_given_state
 from lola_agents.learners.pg import NonFiniteUpdateError
+from lola_agents.metrics import batch_reward_per_step, memory1_profile
 from lola_agents.rollout import Batch, collect
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -77,23 +77,16 @@ class TrainResult:
 
 
 def _p_action0(agent: Any, batch: Batch) -> list[float]:
-    """P(action 0 | state) ``[5]``: from the policy if it has a table, else empirical from
-    the batch (:func:`lola_agents.evaluation.action_given_state`); [] for non-matrix games."""
-    if hasattr(agent, "prob_action0"):
-        return [float(p) for p in agent.prob_action0()]
-    obs = batch.obs
-    integer_states = obs.dim() == 2 and obs.dtype == torch.int64
-    one_hot_states = obs.dim() == 3 and obs.shape[-1] == len(STATE_NAMES)
-    if not (integer_states or one_hot_states):
-        return []
-    table = action_given_state(batch)["p_action0"]
-    return [math.nan if table[name] is None else table[name] for name in STATE_NAMES]
+    """P(action 0 | state) ``[5]`` (:func:`lola_agents.metrics.memory1_profile`: the
+    policy's table, else empirical from the batch); [] for non-matrix games."""
+    profile = memory1_profile(agent, batch)
+    return [] if profile is None else [float(p) for p in profile]
 
 
 def _update_row(update: int, batches: list[Batch], agents: list[Any], learn_logs: list[dict]) -> dict[str, float]:
     row: dict[str, float] = {"update": float(update)}
     for i, batch in enumerate(batches):
-        row[f"reward_{i}"] = float(batch.rewards.double().mean())
+        row[f"reward_{i}"] = batch_reward_per_step(batch)
     for i, (agent, batch) in enumerate(zip(agents, batches, strict=True)):
         for name, p in zip(STATE_NAMES, _p_action0(agent, batch), strict=False):
             row[f"p_action0_{i}_{name}"] = p

@@ -13,13 +13,18 @@
          "seeds": [int], "settings": {...}, "wall_time_s": float,
          "metrics": {name: {"per_seed": [float|null], "n": int, "n_missing": int,
                             "mean": float|null, "std": float|null,
-                            "ci95": [low, high]|null}},
+                            "ci95": [low, high]|null}
+                     | {"kind": "share", "per_seed": [bool|null], "n": int,
+                        "n_missing": int, "successes": int, "mean": percent|null,
+                        "std": null, "ci95": [low %, high %]|null}},
          "reference": {name: float}}           # the paper's figure where one exists
       ]
     }
 
 Metric names end in ``_0`` / ``_1`` for player_0 / player_1; ``ci95`` is the
-two-sided 95% Student-t interval of the mean over seeds; ``n_missing`` counts
+two-sided 95% Student-t interval of the mean over seeds, or for a share (a
+metric whose per-seed values are booleans: %TFT, %Nash) the 95% Wilson interval
+(:func:`lola_agents.metrics.describe_metric`, docs/metrics.md); ``n_missing`` counts
 seeds whose value is undefined (a diverged run, no coin picked), which are
 never averaged in.
 """
@@ -34,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from lola_agents.bench.core import get_suite, slug
-from lola_agents.bench.stats import describe
+from lola_agents.metrics import describe_metric, format_share
 
 SCHEMA_VERSION = 1
 MATRIX_STATES = ("start", "CC", "CD", "DC", "DD")  # display order of the bars
@@ -63,7 +68,7 @@ def merge_groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "settings": first["settings"],
                 "wall_time_s": sum(p["wall_time_s"] for p in parts),
                 "metrics": {
-                    name: describe(
+                    name: describe_metric(
                         [
                             v
                             for p in parts
@@ -89,10 +94,14 @@ def results_suite_order(results: list[dict[str, Any]]) -> list[str]:
 
 
 def format_value(stats: dict[str, Any], digits: int = 2) -> str:
-    """``mean ± std`` (or the single value; ``n/a`` if undefined; marks missing seeds)."""
+    """``mean ± std`` (or the single value; ``n/a`` if undefined; marks missing seeds);
+    a share as ``55% [34, 74]`` (percent and 95% Wilson interval)."""
     if stats["mean"] is None:
         return "n/a"
-    text = f"{stats['mean']:.{digits}f}"
+    if stats.get("kind") == "share":
+        text = format_share(stats)
+    else:
+        text = f"{stats['mean']:.{digits}f}"
     if stats["std"] is not None:
         text += f" ± {stats['std']:.{digits}f}"
     if stats["n_missing"]:
@@ -111,8 +120,10 @@ def markdown_report(summary: dict[str, Any]) -> str:
         f"Machine: {summary['machine']['platform']}, {summary['machine']['cpu_count']} CPUs, "
         f"torch {summary['machine']['torch']}; wall time {summary['wall_time_s']:.0f} s.",
         "",
-        "Cells are mean ± standard deviation over seeds; `[paper: x]` is the LOLA paper's "
-        "figure for the same setting where it reports one; 95% intervals are in summary.json.",
+        "Cells are mean ± standard deviation over seeds, and shares (%TFT `pct_tft`, %TFT-4 "
+        "`pct_tft4`, %Nash `pct_nash`) the percent of agents with its 95% Wilson interval; "
+        "`[paper: x]` is the LOLA paper's figure for the same setting where it reports one; "
+        "the other 95% intervals (Student-t) are in summary.json. Definitions: docs/metrics.md.",
     ]
     by_suite: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for group in summary["groups"]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from coin_game_env.matrix_game import STATE_NAMES
 from lola_agents.bench.core import Suite, Task, register_suite
+from lola_agents.metrics import memory1_profile
 
 STATES = STATE_NAMES  # memory-1 policy order = observation index: CC, CD, DC, DD, start
 
@@ -69,13 +70,18 @@ def _exact_tasks(scale: str, seeds: list[int] | None) -> list[Task]:
 
 
 def _run_exact(task: Task) -> dict[str, Any]:
-    from lola_agents.metrics import action_0_probabilities, is_at_nash, is_tit_for_tat
+    from lola_agents.metrics import (
+        action_0_probabilities,
+        is_at_nash,
+        is_tit_for_tat,
+        reward_per_step_of_value,
+    )
 
     game = "ipd" if task.env_id == "ipd_v0" else "imp"
     runs = max(task.seeds) + 1
     history = exact_history(game, task.agents[0], task.agents[1], runs, task.settings["updates"])
     rows = np.array(task.seeds)
-    reward = (1.0 - history.gamma) * -history.losses[:, rows]  # [updates + 1, seeds, 2]
+    reward = reward_per_step_of_value(-history.losses[:, rows], history.gamma)  # [updates + 1, seeds, 2]
     probs = action_0_probabilities(history.final_params[rows])  # [seeds, 2, 5]
     ok = ~history.diverged[rows]
     metrics: dict[str, list[float | None]] = {}
@@ -83,11 +89,15 @@ def _run_exact(task: Task) -> dict[str, Any]:
         metrics[f"reward_per_step_{seat}"] = [
             _none_if_nan(v) if k else None for v, k in zip(reward[-1, :, seat], ok, strict=True)
         ]
-        flags = is_tit_for_tat(probs[:, seat]) if game == "ipd" else is_at_nash(probs[:, seat])
-        name = "pct_tft" if game == "ipd" else "pct_nash"
-        metrics[f"{name}_{seat}"] = [
-            100.0 * f if k else None for f, k in zip(flags, ok, strict=True)
-        ]
+        # Shares: one flag per seed (None if diverged), summarised with a Wilson interval.
+        shares = (
+            {"pct_tft": is_tit_for_tat(probs[:, seat]),
+             "pct_tft4": is_tit_for_tat(probs[:, seat], include_start=False)}
+            if game == "ipd"
+            else {"pct_nash": is_at_nash(probs[:, seat])}
+        )
+        for name, flags in shares.items():
+            metrics[f"{name}_{seat}"] = [bool(f) if k else None for f, k in zip(flags, ok, strict=True)]
         for i, state in enumerate(STATES):
             metrics[f"p_coop_{state}_{seat}"] = [
                 _none_if_nan(p) if k else None for p, k in zip(probs[:, seat, i], ok, strict=True)
@@ -116,6 +126,8 @@ register_suite(
             "reward_per_step_1",
             "pct_tft_0",
             "pct_tft_1",
+            "pct_tft4_0",
+            "pct_tft4_1",
             "pct_nash_0",
             "pct_nash_1",
         ),
@@ -128,8 +140,10 @@ register_suite(
         },
         notes=(
             "Reward per step = (1 - gamma) x exact discounted value (gamma 0.96 IPD, 0.9 IMP).",
-            "%TFT: share of agents whose most likely action is tit-for-tat's in every state; "
-            "%Nash: all five P(heads) within 0.1 of 0.5 (docs/exact_learners.md).",
+            "%TFT: share of agents whose most likely action is tit-for-tat's in all five states; "
+            "%TFT-4 (pct_tft4): the same in CC, CD, DC, DD, ignoring the start state; "
+            "%Nash: all five P(heads) within 0.1 of 0.5. Shares show the percent of agents (seeds) "
+            "with a 95% Wilson interval (docs/metrics.md).",
         ),
     )
 )
@@ -213,24 +227,6 @@ SAMPLED_SEEDS = {"tiny": 2, "quick": 5, "paper": 10}
 EVAL_EPISODES = {"tiny": 8, "quick": 256, "paper": 1000}
 
 
-def memory1_profile(agent: Any) -> np.ndarray | None:
-    """P(action 0 | state) ``[5]`` in order ``[CC, CD, DC, DD, start]`` of a matrix-game agent.
-
-    Tabular learners expose their table; an SB3 policy is queried on the five
-    observations. None for agents with neither.
-    """
-    if hasattr(agent, "prob_action0"):
-        return np.asarray(agent.prob_action0(), dtype=np.float64)
-    policy = getattr(agent, "policy", None)
-    if policy is not None and hasattr(policy, "get_distribution"):
-        import torch
-
-        with torch.no_grad():
-            probs = policy.get_distribution(torch.arange(5)).distribution.probs
-        return probs[:, 0].double().numpy()
-    return None
-
-
 def _sampled_tasks(scale: str, seeds: list[int] | None) -> list[Task]:
     seeds = list(seeds) if seeds else list(range(SAMPLED_SEEDS[scale]))
     games, updates = PG_BUDGET[scale]
@@ -295,8 +291,9 @@ def _run_sampled(task: Task) -> dict[str, Any]:
     for seat, agent in enumerate(agents):
         metrics[f"reward_per_step_{seat}"] = [evaluation["reward_per_step"][seat]]
         profile = memory1_profile(agent)
-        metrics[f"pct_tft_{seat}"] = [
-            None if profile is None else 100.0 * float(is_tit_for_tat(profile))
+        metrics[f"pct_tft_{seat}"] = [None if profile is None else bool(is_tit_for_tat(profile))]
+        metrics[f"pct_tft4_{seat}"] = [
+            None if profile is None else bool(is_tit_for_tat(profile, include_start=False))
         ]
         for i, state in enumerate(STATES):
             metrics[f"p_coop_{state}_{seat}"] = [None if profile is None else float(profile[i])]
@@ -315,7 +312,9 @@ register_suite(
         description="sampled learners on the IPD: naive PG, LOLA-PG (second-order PG term) and Independent PPO",
         make_tasks=_sampled_tasks,
         run=_run_sampled,
-        headline=("reward_per_step_0", "reward_per_step_1", "pct_tft_0", "pct_tft_1"),
+        headline=(
+            "reward_per_step_0", "reward_per_step_1", "pct_tft_0", "pct_tft_1", "pct_tft4_0", "pct_tft4_1"
+        ),
         reference={
             "NL-PG vs NL-PG": {"reward_per_step_0": -1.98, "pct_tft_0": 20.0},
             "LOLA-PG vs LOLA-PG": {"reward_per_step_0": -1.17, "pct_tft_0": 66.4},
@@ -325,7 +324,8 @@ register_suite(
             "(quick: 256 episodes); curves are per-update training batches.",
             "Budgets (quick): NL-PG / LOLA-PG 4000 games x 150 steps x 50 updates (the paper uses "
             "4000 x 150 per update; fewer updates); IPPO 16 games x 150 steps x 20 updates (48k steps).",
-            "%TFT as in the exact suite, on the final policy table (IPPO: its policy queried in the 5 states).",
+            "%TFT and %TFT-4 as in the exact suite, on the final policy table (IPPO: its policy queried "
+            "in the 5 states), with a 95% Wilson interval.",
         ),
     )
 )
@@ -405,7 +405,7 @@ def _train_coin_pair(
 
     Returns (agents, own-coin curve, reward curves per seat, the env options to play them in).
     """
-    from lola_agents.evaluation import joint_own_coin_rate
+    from lola_agents.metrics import joint_own_coin_rate
 
     env_options = settings["env_options"]
     steps, games, updates = env_options["max_cycles"], settings["num_envs"], settings["updates"]
