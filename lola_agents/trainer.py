@@ -14,7 +14,8 @@ What it guarantees:
   steps (the paper's batches; the rollout resets every update, so no
   half-finished episode ever has to be checkpointed), then calls
   ``agent.learn(batch, opponent_batch)`` for each learner.
-* logging: ``log_dir/progress.csv`` (one row per update: reward per step,
+* logging: ``log_dir/progress.csv`` (one row per update: ``update``, ``env_steps``
+  (game steps over all games so far), ``wall_time_s`` (not in ``history``), reward per step,
   P(action 0 | state) of each agent, the learners' scalars) and optionally
   TensorBoard event files in ``log_dir/tb``; a tqdm progress bar.
 * checkpoints: every ``checkpoint_every`` updates, ``log_dir/checkpoint.pt``
@@ -32,10 +33,12 @@ What it guarantees:
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +51,7 @@ import coin_game_env
 from coin_game_env.matrix_game import STATE_NAMES
 from lola_agents.learners.pg import NonFiniteUpdateError
 from lola_agents.metrics import batch_reward_per_step, memory1_profile
-from lola_agents.rollout import Batch, collect
+from lola_agents.rollout import Batch, Rollout, collect
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CSV_FILE = "progress.csv"
@@ -74,6 +77,7 @@ class TrainResult:
     log_dir: Path | None = None
     resumed_from: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
+    wall_time_s: list[float] = field(default_factory=list)
 
 
 def _p_action0(agent: Any, batch: Batch) -> list[float]:
@@ -97,7 +101,11 @@ def _update_row(update: int, batches: list[Batch], agents: list[Any], learn_logs
 
 
 def _check_row(row: dict[str, float], update: int, agents: list[Any]) -> None:
-    bad = sorted(k for k, v in row.items() if k.startswith("agent") and not math.isfinite(v))
+    # SB3's explained variance is NaN when the returns are constant: undefined, not a failed update.
+    bad = sorted(
+        k for k, v in row.items()
+        if k.startswith("agent") and not k.endswith("explained_variance") and not math.isfinite(v)
+    )
     if bad:
         raise NonFiniteUpdateError(
             f"non-finite update: update {update} reported non-finite values {bad} "
@@ -139,9 +147,9 @@ class _Logs:
                     writer.writeheader()
                 writer.writerow(row)
         if self.tb is not None:
-            step = int(row["update"])
+            step = int(row.get("env_steps", row["update"]))  # curves on a common axis of game steps
             for key, value in row.items():
-                if key != "update" and math.isfinite(value):
+                if key not in ("update", "env_steps") and math.isfinite(value):
                     self.tb.add_scalar(key, value, step)
 
     def close(self) -> None:
@@ -237,9 +245,11 @@ def train(
     checkpoint_every: int = 0,
     resume: bool = False,
     progress: bool = True,
-    tensorboard: bool = False,
+    tensorboard: bool | None = None,
     env_options: dict[str, Any] | None = None,
     on_update: Callable[[int, dict[str, float]], None] | None = None,
+    continue_episodes: bool = False,
+    on_batches: Callable[[int, list[Batch], dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train two agents against each other on a batched game.
 
@@ -255,10 +265,17 @@ def train(
         checkpoint_every: write a checkpoint every this many updates (0: never).
         resume: continue from ``log_dir/checkpoint.pt`` if it exists.
         progress: show a tqdm progress bar.
-        tensorboard: also write TensorBoard scalars.
+        tensorboard: also write TensorBoard scalars to ``log_dir/tb`` (step = env steps);
+            None (default): whenever there is a ``log_dir`` and the tensorboard package is installed.
         env_options: options for ``make_vec`` (e.g. ``{"max_cycles": 150}``).
         on_update: called as ``on_update(update, row)`` after each update (and
             after its checkpoint, if any).
+        continue_episodes: keep the games running across updates (each update collects
+            the next ``steps_per_update`` steps, as PPO does) instead of playing fresh
+            episodes every update (the LOLA papers' batches). Checkpoints need fresh
+            episodes (a running game's state is not saved).
+        on_batches: called as ``on_batches(update, batches, row)`` after each update
+            with the batches it learned from (e.g. to compute extra metrics).
 
     Returns:
         :class:`TrainResult`.
@@ -272,6 +289,11 @@ def train(
         raise ValueError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
     if (checkpoint_every or resume) and log_dir is None:
         raise ValueError("checkpoint_every and resume need a log_dir")
+    if continue_episodes and (checkpoint_every or resume):
+        raise ValueError(
+            "checkpoint_every and resume need fresh episodes every update (continue_episodes=False): "
+            "the state of a running game is not checkpointed"
+        )
     if isinstance(env, str):
         venv = coin_game_env.make_vec(env, num_envs, seed=seed, **(env_options or {}))
     else:
@@ -295,6 +317,9 @@ def train(
     if log_path is not None:
         log_path.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, float]] = []
+    # Wall-clock seconds at the end of each update: logged, but kept out of ``history``,
+    # which is bit-identical for the same seeds while wall time never is.
+    wall_times: list[float] = []
     start = 0
     ckpt_path = None if log_path is None else log_path / CHECKPOINT_FILE
     if resume and ckpt_path is not None and ckpt_path.exists():
@@ -315,17 +340,30 @@ def train(
         torch.set_rng_state(payload["torch_rng"])
         venv.rng_state = payload["env_rng"]
         history = json.loads(payload["history"])
+        wall_times = [float(w) for w in json.loads(payload.get("wall_times", "[]"))]
+        wall_times += [math.nan] * (len(history) - len(wall_times))  # older checkpoints
         start = int(payload["update"])
 
-    logs = _Logs(log_path, tensorboard, history, start)
+    if tensorboard is None:
+        tensorboard = log_path is not None and importlib.util.find_spec("tensorboard") is not None
+    logs = _Logs(log_path, tensorboard, _with_wall_times(history, wall_times), start)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=updates, initial=start, desc=f"{env_name} {settings['agents']}", leave=False)
     try:
+        rollout = None
+        if continue_episodes:
+            rollout = Rollout(venv, agents)
+            rollout.reset(seed=seed)
+        env_steps_per_update = steps_per_update * int(venv.num_envs)
+        started = time.perf_counter()
         for update in range(start, updates):
-            batches = collect(venv, agents, steps_per_update, reset=True)
+            if rollout is None:
+                batches = collect(venv, agents, steps_per_update, reset=True)
+            else:
+                batches = rollout.collect(steps_per_update)
             learn_logs = []
             for i, agent in enumerate(agents):
                 try:
@@ -335,9 +373,12 @@ def train(
                         f"player_{i} ({type(agent).__name__}) at update {update + 1}: {err}"
                     ) from err
             row = _update_row(update + 1, batches, agents, learn_logs)
+            row["env_steps"] = float((update + 1) * env_steps_per_update)
             _check_row(row, update + 1, agents)
+            resumed_seconds = wall_times[start - 1] if start and math.isfinite(wall_times[start - 1]) else 0.0
+            wall_times.append(time.perf_counter() - started + resumed_seconds)
             history.append(row)
-            logs.write(row)
+            logs.write({**row, "wall_time_s": wall_times[-1]})
             if checkpoint_every and ((update + 1) % checkpoint_every == 0 or update + 1 == updates):
                 payload = {
                     "format": CHECKPOINT_FORMAT,
@@ -349,6 +390,7 @@ def train(
                     "torch_rng": torch.get_rng_state(),
                     "env_rng": venv.rng_state,
                     "history": json.dumps(history),
+                    "wall_times": json.dumps(wall_times),
                 }
                 save_checkpoint(ckpt_path, payload)
             if bar is not None:
@@ -356,8 +398,14 @@ def train(
                 bar.set_postfix(r0=f"{row['reward_0']:.3f}", r1=f"{row['reward_1']:.3f}")
             if on_update is not None:
                 on_update(update + 1, row)
+            if on_batches is not None:
+                on_batches(update + 1, batches, row)
     finally:
         if bar is not None:
             bar.close()
         logs.close()
-    return TrainResult(history, agents, log_path, start, settings)
+    return TrainResult(history, agents, log_path, start, settings, wall_times)
+
+
+def _with_wall_times(history: list[dict], wall_times: list[float]) -> list[dict]:
+    return [{**row, "wall_time_s": w} for row, w in zip(history, wall_times, strict=True)]

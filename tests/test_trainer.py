@@ -153,3 +153,35 @@ def test_csv_log_has_reward_and_cooperation_columns(tmp_path: Path):
     for column in ("reward_0", "reward_1", "p_action0_0_CC", "p_action0_1_start", "agent0/critic_loss"):
         assert column in header.split(",")
     assert any((tmp_path / "tb").iterdir())
+
+
+def test_logs_are_indexed_by_env_steps_with_wall_time_by_default(tmp_path: Path):
+    import csv
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = train("ipd_v0", NaivePGAgent(seed=0), NaivePGAgent(seed=1), updates=3, seed=0,
+                   log_dir=tmp_path, **SMALL)  # TensorBoard on by default with a log_dir
+    rows = list(csv.DictReader((tmp_path / CSV_FILE).open()))
+    steps_per_update = SMALL["num_envs"] * SMALL["steps_per_update"]
+    assert [float(r["env_steps"]) for r in rows] == [steps_per_update * k for k in (1, 2, 3)]
+    walls = [float(r["wall_time_s"]) for r in rows]
+    assert walls == sorted(walls) and walls[0] > 0 and walls == result.wall_time_s
+    assert "wall_time_s" not in result.history[0]  # histories stay bit-identical across runs
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("reward_0")] == [steps_per_update * k for k in (1, 2, 3)]
+
+
+def test_continuing_episodes_run_across_updates_and_refuse_checkpoints(tmp_path: Path):
+    from lola_agents.fixed import AlwaysCooperate, TitForTat
+
+    seen: list[bool] = []
+    # 150-step episodes, 60 steps per update: the second update starts mid-episode.
+    train("ipd_v0", AlwaysCooperate(seed=0), TitForTat(seed=1), updates=3, num_envs=4,
+          steps_per_update=60, progress=False, continue_episodes=True,
+          on_batches=lambda update, batches, row: seen.append(bool(batches[0].episode_starts[0].all())))
+    assert seen == [True, False, False]
+    with pytest.raises(ValueError, match="continue_episodes"):
+        train("ipd_v0", AlwaysCooperate(seed=0), TitForTat(seed=1), updates=2, num_envs=4,
+              log_dir=tmp_path, checkpoint_every=1, continue_episodes=True, progress=False)

@@ -56,9 +56,9 @@ from lola_agents.estimators import (
     policy_objective,
     second_order_surrogate,
 )
-from lola_agents.evaluation import joint_own_coin_rate
 from lola_agents.learners.adalign import aligned_advantages
 from lola_agents.learners.pg import check_finite
+from lola_agents.metrics import joint_own_coin_rate
 from lola_agents.policies.coin import NETWORKS, canonical_obs, game_slices
 from lola_agents.rollout import Batch, StatefulAgent
 

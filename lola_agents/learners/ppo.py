@@ -53,7 +53,8 @@ from stable_baselines3.common.vec_env import VecEnv as SB3VecEnv
 from torch import nn
 
 import coin_game_env
-from lola_agents.rollout import Agent, BaseAgent, Batch, Rollout, read_config
+from lola_agents.metrics import batch_reward_per_step
+from lola_agents.rollout import Agent, BaseAgent, Batch, read_config
 
 POLICY_FILE = "policy.pt"
 
@@ -379,7 +380,7 @@ class PPOAgent(BaseAgent):
         with _global_numpy_seed(int(self._shuffle_rng.integers(2**31))):
             model.train()
         logger = model.logger
-        logger.record("rollout/reward_per_step", float(batch.rewards.double().mean()))
+        logger.record("rollout/reward_per_step", batch_reward_per_step(batch))
         ended = batch.dones
         if bool(ended.any()) and "episode_return" in batch.infos:
             logger.record("rollout/ep_rew_mean", float(batch.infos["episode_return"][ended].mean()))
@@ -496,10 +497,10 @@ def train(
 ) -> list[dict[str, Any]]:
     """Train the learners among ``agents`` simultaneously on the same episodes.
 
-    Each update collects ``rollout_steps`` steps of ``num_envs`` games with
-    :class:`~lola_agents.rollout.Rollout` (continuing episodes across updates),
-    then calls every agent's ``learn(own_batch, opponent_batch)`` (fixed
-    strategies ignore it).
+    The package's one training loop (:func:`lola_agents.trainer.train` with
+    ``continue_episodes=True``): each update collects ``rollout_steps`` steps of
+    ``num_envs`` games, continuing episodes across updates, then calls every agent's
+    ``learn(own_batch, opponent_batch)`` (fixed strategies ignore it).
 
     Args:
         env_id, env_options: the game (``coin_game_env.make_vec``).
@@ -516,6 +517,8 @@ def train(
         one dict per update: ``{"update", "steps", "reward_per_step": [r0, r1],
         "player_<i>": learner stats}``.
     """
+    from lola_agents.trainer import train as train_loop
+
     learners = [a for a in agents if isinstance(a, PPOAgent)]
     if rollout_steps is None:
         lengths = {a.config.n_steps for a in learners} or {150}
@@ -526,32 +529,24 @@ def train(
     updates = max(1, -(-int(total_steps) // steps_per_update))
     for learner in learners:
         learner.total_timesteps = learner.model.num_timesteps + updates * steps_per_update
-    vec_env = coin_game_env.make_vec(env_id, num_envs, seed=seed, **env_options)
-    rollout = Rollout(vec_env, agents)
-    rollout.reset(seed=seed)
     history: list[dict[str, Any]] = []
-    bar = None
-    if progress_bar:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=updates * steps_per_update, unit="step", desc=f"IPPO {env_id}")
-    try:
-        for update in range(updates):
-            batches = rollout.collect(rollout_steps)
-            record: dict[str, Any] = {
-                "update": update + 1,
-                "steps": (update + 1) * steps_per_update,
-                "reward_per_step": [float(b.rewards.double().mean()) for b in batches],
-            }
-            for index, agent in enumerate(agents):
-                record[f"player_{index}"] = agent.learn(batches[index], batches[1 - index])
-            history.append(record)
-            if callback is not None:
-                callback(update, batches, record)
-            if bar is not None:
-                bar.update(steps_per_update)
-                bar.set_postfix(reward=" / ".join(f"{r:+.2f}" for r in record["reward_per_step"]))
-    finally:
-        if bar is not None:
-            bar.close()
+    def record(update: int, batches: list[Batch], row: dict[str, float]) -> None:
+        entry: dict[str, Any] = {
+            "update": update,
+            "steps": update * steps_per_update,
+            "reward_per_step": [row["reward_0"], row["reward_1"]],
+        }
+        for index in range(len(agents)):
+            prefix = f"agent{index}/"
+            entry[f"player_{index}"] = {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix)}
+        history.append(entry)
+        if callback is not None:
+            callback(update - 1, batches, entry)
+
+    train_loop(
+        env_id, agents[0], agents[1], updates, steps_per_update=rollout_steps, num_envs=num_envs,
+        seed=seed, progress=progress_bar, env_options=env_options, continue_episodes=True,
+        on_batches=record,
+    )
     return history
