@@ -143,20 +143,20 @@ class PastSelves:
     initial policy. Acting samples from a generator of its own.
 
     Args:
-        learner: a :class:`~lola_agents.learners.coin.CoinLOLAAgent` (its architecture is copied).
+        learner: a :class:`~lola_agents.learners.lola.LOLAAgent` (its architecture is copied).
         every: updates between snapshots, >= 1.
         size: pool size, >= 1.
         seed: seeds the draws and the action sampling.
     """
 
     def __init__(self, learner: Any, every: int = 10, size: int = 20, seed: int = 0) -> None:
-        from lola_agents.learners.coin import CoinLOLAAgent
+        from lola_agents.learners.lola import LOLAAgent
 
         for name, value in (("every", every), ("size", size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         self.every, self.size = every, size
-        self.player = CoinLOLAAgent(learner.cfg, seed=seed)  # same network, own generator
+        self.player = LOLAAgent(learner.cfg, seed=seed)  # same network, own generator
         self.pool: list[dict[str, torch.Tensor]] = [self._snapshot(learner)]
         self.player.set_policy_weights(self.pool[0])
         self.generator = torch.Generator().manual_seed(seed)

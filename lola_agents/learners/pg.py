@@ -52,6 +52,7 @@ from lola_agents.policies.tabular import (
     TabularActor,
     TabularCritic,
     TabularPolicy,
+    matrix_states,
     memory1_log_prob,
 )
 from lola_agents.rollout import BaseAgent, Batch, StatefulAgent
@@ -117,15 +118,6 @@ class LOLAPGConfig(NaivePGConfig):
 
 
 # --------------------------------------------------------------------------- 2. estimators
-def matrix_states(obs: torch.Tensor) -> torch.Tensor:
-    """Matrix-game observations as int64 indices ``[T, N]`` (accepts one-hot ``[T, N, 5]``)."""
-    if obs.dim() == 3:
-        return obs.argmax(dim=-1)
-    if obs.dtype != torch.int64:
-        raise ValueError(f"expected int64 matrix-game observations [T, N], got {obs.dtype} {list(obs.shape)}")
-    return obs
-
-
 
 
 
@@ -273,7 +265,14 @@ class OpponentView:
         self.agent = agent
 
     def params(self) -> torch.Tensor:
-        return self._read().detach()
+        value = self._read()
+        if isinstance(value, dict):  # a LOLAAgent with a tabular policy: {"logits": [5]}
+            if set(value) != {"logits"} or tuple(value["logits"].shape) != (5,):
+                raise TypeError(
+                    f"{type(self.agent).__name__} has no memory-1 parameters (got {sorted(value)})"
+                )
+            value = value["logits"]
+        return value.detach()
 
 
 # --------------------------------------------------------------------------- 3. agents

@@ -134,3 +134,67 @@ class TabularActor:
         """P(action 0 | state) ``[5]`` in order ``[CC, CD, DC, DD, start]``."""
         return self.policy.prob_action0()
 
+
+
+def matrix_states(obs: torch.Tensor) -> torch.Tensor:
+    """Matrix-game observations as int64 indices (accepts one-hot ``[..., 5]``)."""
+    if obs.is_floating_point():
+        if obs.shape[-1] != NUM_LOGITS:
+            raise ValueError(f"expected int64 states or one-hot [..., 5] observations, got {list(obs.shape)}")
+        return obs.argmax(dim=-1)
+    if obs.dtype != torch.int64:
+        return obs.long()
+    return obs
+
+
+class MemoryOneNet(nn.Module):
+    """A memory-1 policy or value table with the network interface of the coin-game
+    policies (``encode``/``forward``/``step``/``initial_state``), so the one LOLA agent
+    (:class:`lola_agents.learners.lola.LOLAAgent`) runs on the iterated matrix games.
+
+    As a policy (``num_outputs=None``): one parameter ``logits`` ``[5]`` with
+    ``P(action 0 | s) = sigmoid(logits[s])`` (the tabular learners' parameterisation), its
+    outputs the two action logits ``[logits[s], 0]``. As a value table: ``values``
+    ``[5, num_outputs]``, zeros at first.
+
+    Args:
+        num_outputs: None for a policy, else the number of values per state.
+        init_std: policy logits ~ N(0, init_std^2) (paper 1), drawn from ``generator``
+            (or torch's global generator).
+    """
+
+    recurrent = False
+
+    def __init__(
+        self, num_outputs: int | None = None, init_std: float = 1.0, generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__()
+        self.is_policy = num_outputs is None
+        if self.is_policy:
+            self.logits = nn.Parameter(torch.randn(NUM_LOGITS, generator=generator) * init_std)
+        else:
+            self.values = nn.Parameter(torch.zeros(NUM_LOGITS, num_outputs))
+
+    def encode(self, obs: torch.Tensor, episode_starts: torch.Tensor) -> torch.Tensor:
+        """Observations ``[T, N]`` (or one-hot ``[T, N, 5]``) -> state indices ``[T, N]``."""
+        return matrix_states(obs)
+
+    def forward(self, encoded: torch.Tensor, episode_starts: torch.Tensor) -> torch.Tensor:
+        """State indices ``[...]`` -> action logits ``[..., 2]`` or values ``[..., num_outputs]``."""
+        if not self.is_policy:
+            return self.values[encoded]
+        chosen = self.logits[encoded]
+        return torch.stack([chosen, torch.zeros_like(chosen)], dim=-1)
+
+    def initial_state(self, num_envs: int) -> None:
+        return None
+
+    def step(
+        self, obs: torch.Tensor, state: None, episode_starts: torch.Tensor
+    ) -> tuple[torch.Tensor, None]:
+        """One step: observations ``[N]`` -> (outputs ``[N, out]``, None)."""
+        return self(self.encode(obs, episode_starts), episode_starts), None
+
+    def prob_action0(self) -> np.ndarray:
+        """P(action 0 | state) ``[5]`` of a policy table."""
+        return torch.sigmoid(self.logits.detach()).double().numpy()
