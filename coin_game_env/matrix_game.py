@@ -146,7 +146,7 @@ class MatrixGameCore(GameCore):
         if obs_type not in OBS_TYPES:
             raise ValueError(f"obs_type must be one of {OBS_TYPES}, got {obs_type!r}")
         self.obs_type = obs_type
-        # 5 int64 state/time/action arrays and the largest observation, per game.
+        # Per game: 5 int64 values (state, last actions, step) and the largest observations.
         self.check_memory(8 * 5 + 4 * 2 * NUM_STATES)
         self.name = name or "matrix_game"
         preset = PRESETS.get(payoffs) if isinstance(payoffs, str) else None
