@@ -12,6 +12,7 @@ one step of one game, so the vector form at N games counts N per call.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 
@@ -21,7 +22,7 @@ import coin_game_env
 
 ENV_IDS = ["ipd_v0", "imp_v0", "coin_game_v0"]
 VECTOR_SIZES = [1, 100, 1_000, 10_000]
-TARGETS = {  # steps/s on the project's 2-core machine (issue texts)
+TARGETS = {  # steps/s wanted on the project's 2-core machine
     ("ipd_v0", "parallel"): 100_000,
     ("imp_v0", "parallel"): 100_000,
     ("ipd_v0", 10_000): 20_000_000,
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     env_ids = args.env or ENV_IDS
     seconds = 0.3 if args.quick else 2.0
     clock = time.perf_counter if args.clock == "wall" else time.process_time
-    print(f"clock: {args.clock}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
+    print(f"clock: {args.clock}; load average (1, 5, 15 min): {load}")
     print(f"{'env':<14} {'form':<18} {'steps/s':>14} {'target':>12}")
     for env_id in env_ids:
         rows = [("parallel", "ParallelEnv", parallel_env_rate(env_id, seconds, clock))]

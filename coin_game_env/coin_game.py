@@ -1,6 +1,6 @@
 """The coin game: batched rules over ``num_envs`` games, no Python loop over games.
 
-Every rule of the coin game lives here (shared/REFERENCE.md section 1). Defaults
+Every rule of the coin game lives here. Defaults
 are the LOLA paper's:
 
 * a 3x3 grid that wraps at the edges (torus); ``player_0`` is red, ``player_1`` blue;
@@ -16,8 +16,9 @@ are the LOLA paper's:
 Variants (named options): ``grid_size``, ``max_cycles``, ``num_coins=2`` (one red
 and one blue coin at all times, each respawning in its own colour, as in
 M-FOS/pax), ``stay_action`` (action 4 = stay), ``egocentric`` (agent i's planes
-are [me, other, my coin, other's coin]) and ``obs_type`` ("planes" [4, H, W] or
-"flat" [4*H*W], float32).
+are [me, other, my coin, other's coin]) and ``obs_type`` ("planes" [4, H, W],
+"flat" [4*H*W], or "planes_hwc" [H, W, 4]: the same planes with the channel axis
+last, as RLlib's CNNs and SuperSuit's frame stacking expect; all float32).
 
 State layout: cells are flat indices ``row * grid_size + col``; ``agent_cells``
 int64 ``[num_envs, 2]`` (red, blue), ``coin_cells`` int64 ``[num_envs, num_coins]``,
@@ -33,10 +34,10 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from coin_game_env.core import CoreStep, GameCore, check_int
+from coin_game_env.core import CoreStep, GameCore, OneGameStep, check_int
 
 RED, BLUE = 0, 1
-OBS_TYPES = ("planes", "flat")
+OBS_TYPES = ("planes", "flat", "planes_hwc")
 MAX_GRID_SIZE = 64
 NUM_PLANES = 4
 # (row, col) displacement of each action; index 4 only exists with stay_action=True.
@@ -137,8 +138,9 @@ class CoinGameCore(GameCore):
     this step (0 or 1 each).
 
     Observations: float32 ``[num_envs, 2, 4, grid_size, grid_size]`` (or
-    ``[num_envs, 2, 4 * grid_size**2]`` with ``obs_type="flat"``), a fresh array
-    every call. Planes: [red agent, blue agent, red coin, blue coin] for both
+    ``[num_envs, 2, 4 * grid_size**2]`` with ``obs_type="flat"``, or
+    ``[num_envs, 2, grid_size, grid_size, 4]`` with ``obs_type="planes_hwc"``), a
+    fresh array every call. Planes: [red agent, blue agent, red coin, blue coin] for both
     agents, or with ``egocentric=True`` [me, other, my coin, other's coin].
     """
 
@@ -179,8 +181,14 @@ class CoinGameCore(GameCore):
         self.action_names = ACTION_NAMES[: self.num_actions]
         self.action_space = gymnasium.spaces.Discrete(self.num_actions)
         g = self.grid_size
-        self.obs_shape = (NUM_PLANES, g, g) if obs_type == "planes" else (NUM_PLANES * g * g,)
+        self.obs_shape = {
+            "planes": (NUM_PLANES, g, g),
+            "flat": (NUM_PLANES * g * g,),
+            "planes_hwc": (g, g, NUM_PLANES),
+        }[obs_type]
         self.observation_space = gymnasium.spaces.Box(0.0, 1.0, self.obs_shape, np.float32)
+        # int64 cells, colours and step, and one step's float32 observations of both agents.
+        self.check_memory(8 * (3 + 2 * self.num_coins) + 2 * 4 * NUM_PLANES * self.num_cells)
 
         # next_cell[cell * num_actions + action]: the move on the torus.
         rows, cols = np.divmod(np.arange(self.num_cells), g)
@@ -199,6 +207,10 @@ class CoinGameCore(GameCore):
         self._view_size = NUM_PLANES * self.num_cells  # one agent's observation, flat
         self._obs_table = self._build_obs_table()
         self._rewards_by_code, self._own_by_code, self._other_by_code = self._pickup_tables()
+        # The one-game path's rows: Python float rewards, numpy int32 scalars (immutable).
+        self._reward_pairs = [tuple(row) for row in self._rewards_by_code.tolist()]
+        self._own_scalars = [tuple(row) for row in self._own_by_code]
+        self._other_scalars = [tuple(row) for row in self._other_by_code]
         self._any_pickup_bits = sum(3 << 2 * k for k in range(self.num_coins))
         # Shared by every step's result; read-only so no caller can change it.
         self._never_terminated = np.zeros(n, dtype=bool)
@@ -247,38 +259,46 @@ class CoinGameCore(GameCore):
             },
         )
 
-    def _step_one_game(self, actions: np.ndarray, rng: np.random.Generator) -> CoreStep:
-        """``step`` for a single game (the ParallelEnv): the same tables, codes and
-        draws as the batched step, on Python ints.
+    def _advance_one_game(
+        self, red_action: int, blue_action: int, rng: np.random.Generator
+    ) -> tuple[int, int, int | None]:
+        """Move, pick up and respawn in a single game on Python ints: the same tables,
+        codes and draws as the batched step.
 
         With one game the ~25 numpy calls of a batched step (about 1 us each)
-        would dominate; here the state is read once, the rules come from the
-        same move table and pickup tables, and only the results become arrays
-        (fresh copies, so no caller can alter the tables).
+        would dominate; here the state is read once and written back in place
+        (the state arrays are never handed out).
+
+        Returns ``(pickup code, t after the step, row of the observation table or None)``.
         """
-        (red, blue), (red_action, blue_action) = self.agent_cells[0].tolist(), actions[0].tolist()
-        coins, colours = self.coin_cells[0].tolist(), self.coin_colours[0].tolist()
+        (red, blue), (coins,), (colours,) = (
+            self.agent_cells.tolist()[0], self.coin_cells.tolist(), self.coin_colours.tolist()
+        )
         red = self._next_cell_list[red * self.num_actions + red_action]
         blue = self._next_cell_list[blue * self.num_actions + blue_action]
-        self.agent_cells = np.array([[red, blue]], dtype=np.int64)
+        cells = self.agent_cells
+        cells[0, 0], cells[0, 1] = red, blue
         code = self._pickup_code(red, blue, coins, colours)
         if code & self._any_pickup_bits:  # as _respawn, on Python ints
             for k in range(self.num_coins):
                 if code & (3 << 2 * k):
                     avoid = [red, blue] + [coins[j] for j in range(self.num_coins) if j != k]
                     coins[k] = free_cell_one_game(rng.random(), avoid, self.num_cells)
+                    self.coin_cells[0, k] = coins[k]
                     if self.num_coins == 1:
                         colours[k] ^= 1
-            self.coin_cells = np.array([coins], dtype=np.int64)
-            self.coin_colours = np.array([colours], dtype=np.int64)
-        self.t += 1
-        if self._obs_table is None:
-            obs = self._observe()
-        else:
-            board = self._board_index(red, blue, coins, colours)
-            obs = self._obs_table[board : board + 1].copy()
+                        self.coin_colours[0, k] = colours[k]
+        t = self.t.item() + 1
+        self.t[0] = t
+        board = None if self._obs_table is None else self._board_index(red, blue, coins, colours)
+        return code, t, board
+
+    def _step_one_game(self, actions: np.ndarray, rng: np.random.Generator) -> CoreStep:
+        """``step`` for a single game as batch arrays (fresh copies of the table rows,
+        so no caller can alter the tables)."""
+        code, _, board = self._advance_one_game(*actions[0].tolist(), rng)
         return CoreStep(
-            obs=obs,
+            obs=self._observe() if board is None else self._obs_table[board : board + 1].copy(),
             rewards=self._rewards_by_code[code : code + 1].copy(),
             terminated=self._never_terminated,
             truncated=self.t >= self.max_cycles,
@@ -286,6 +306,21 @@ class CoinGameCore(GameCore):
                 "own_coins": self._own_by_code[code : code + 1].copy(),
                 "other_coins": self._other_by_code[code : code + 1].copy(),
             },
+        )
+
+    def step_one_game(self, actions: list[int], rng: np.random.Generator) -> OneGameStep:
+        """:meth:`step` of one game in the ParallelEnv's terms (see :class:`GameCore`)."""
+        if not self.fast_one_game_path:
+            return super().step_one_game(actions, rng)
+        code, t, board = self._advance_one_game(actions[0], actions[1], rng)
+        pair = self._observe()[0] if board is None else self._obs_table[board].copy()
+        own, other = self._own_scalars[code], self._other_scalars[code]
+        return (
+            [pair[0], pair[1]],
+            self._reward_pairs[code],
+            False,
+            t >= self.max_cycles,
+            [{"own_coins": own[0], "other_coins": other[0]}, {"own_coins": own[1], "other_coins": other[1]}],
         )
 
     def _pickup_code(self, red: Any, blue: Any, coins: Sequence[Any], colours: Sequence[Any]) -> Any:
@@ -362,17 +397,20 @@ class CoinGameCore(GameCore):
         Returns float32 ``[n, 2, *obs_shape]`` for the ``n`` boards given.
         """
         n, c = len(agent_cells), self.num_cells
-        red, blue = agent_cells[:, :1], agent_cells[:, 1:]
-        coin_planes = (2 + coin_colours) * c + coin_cells  # red coin plane 2, blue plane 3
-        view_red = np.concatenate([red, c + blue, coin_planes], axis=1)
+        cells = np.concatenate([agent_cells, coin_cells], axis=1)  # [n, 2 + num_coins]
+        agent_planes = np.zeros_like(agent_cells) + [0, 1]  # red agent plane 0, blue plane 1
+        planes_red = np.concatenate([agent_planes, 2 + coin_colours], axis=1)  # red coin 2, blue coin 3
         if self.egocentric:  # blue sees [blue, red, blue coin, red coin]
-            view_blue = np.concatenate([blue, c + red, (3 - coin_colours) * c + coin_cells], axis=1)
+            planes_blue = np.concatenate([1 - agent_planes, 3 - coin_colours], axis=1)
         else:
-            view_blue = view_red
+            planes_blue = planes_red
+        views = []
+        for planes in (planes_red, planes_blue):  # position of each one in an agent's flat view
+            views.append(cells * NUM_PLANES + planes if self.obs_type == "planes_hwc" else planes * c + cells)
         offsets = np.arange(n, dtype=np.int64)[:, None] * (2 * self._view_size)
         obs = np.zeros(n * 2 * self._view_size, dtype=np.float32)
-        obs[offsets + view_red] = 1.0
-        obs[offsets + self._view_size + view_blue] = 1.0
+        obs[offsets + views[0]] = 1.0
+        obs[offsets + self._view_size + views[1]] = 1.0
         return obs.reshape(n, 2, *self.obs_shape)
 
     def _observe(self) -> np.ndarray:

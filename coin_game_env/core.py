@@ -11,13 +11,23 @@ the two faces cannot disagree about the rules.
 from __future__ import annotations
 
 import math
+import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium
 import numpy as np
 
 POSSIBLE_AGENTS: tuple[str, str] = ("player_0", "player_1")
+# Seeds are what numpy's SeedSequence and torch.manual_seed both take without
+# change: non-negative integers below 2**64.
+MAX_SEED = 2**64 - 1
+
+# What one game step returns for a single game (the ParallelEnv's path), on
+# Python values: (obs per agent, reward per agent, terminated, truncated, info per agent).
+OneGameStep = tuple[list[Any], Sequence[float], bool, bool, list[dict[str, Any]] | None]
 
 
 @dataclass
@@ -57,6 +67,25 @@ class GameCore(ABC):
     def __init__(self, num_envs: int) -> None:
         self.num_envs = check_int("num_envs", num_envs, minimum=1)
 
+    def check_memory(self, bytes_per_game: int) -> None:
+        """Refuse a ``num_envs`` whose arrays cannot fit in this machine's memory.
+
+        Args:
+            bytes_per_game: a lower bound of the bytes one game needs (its state
+                and one step's observations), computed by the core from its options.
+
+        Raises a ValueError naming ``num_envs``, the memory it would need and the
+        machine's memory, instead of a MemoryError deep inside numpy.
+        """
+        needed = self.num_envs * bytes_per_game
+        available = physical_memory_bytes()
+        if available is not None and needed > available:
+            raise ValueError(
+                f"num_envs={self.num_envs} needs at least {format_bytes(needed)} "
+                f"({bytes_per_game} bytes per game for the state and one step's observations), "
+                f"more than this machine's {format_bytes(available)} of memory; use a smaller num_envs"
+            )
+
     @property
     def num_agents(self) -> int:
         return len(self.possible_agents)
@@ -78,6 +107,30 @@ class GameCore(ABC):
             rng: generator for any random draw the rules need (e.g. coin respawn).
         """
 
+    def step_one_game(self, actions: list[int], rng: np.random.Generator) -> OneGameStep:
+        """``step`` of a core with ``num_envs == 1``, in the ParallelEnv's terms.
+
+        Args:
+            actions: one validated Python int per agent.
+
+        Returns:
+            ``(obs, rewards, terminated, truncated, infos)``: a list with each agent's
+            observation (an array no later step writes), a sequence of Python float
+            rewards (a tuple the caller must not change), two bools, and a list of
+            fresh info dicts, one per agent (None when the game has no step info).
+            Cores override this with a faster path that must return the same values.
+        """
+        out = self.step(np.array([actions], dtype=np.int64), rng)
+        obs_row = out.obs[0]
+        agents = range(self.num_agents)
+        return (
+            [obs_row[i, ...] for i in agents],
+            out.rewards[0].tolist(),
+            bool(out.terminated[0]),
+            bool(out.truncated[0]),
+            [{key: value[0, i] for key, value in out.info.items()} for i in agents] if out.info else None,
+        )
+
     def render_ansi(self, index: int, returns: np.ndarray) -> str:
         """Text picture of game ``index``; ``returns`` are the episode's summed rewards."""
         return f"{self.name} game {index}: returns {returns.tolist()}"
@@ -96,6 +149,37 @@ def check_int(name: str, value: object, minimum: int, maximum: int | None = None
     if value < minimum or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
     return int(value)
+
+
+def check_seed(seed: object) -> int | None:
+    """Return ``seed`` as int (or None) if it is None or an integer in ``[0, 2**64 - 1]``,
+    else raise a ValueError naming ``seed``, the value and what is allowed."""
+    if seed is None:
+        return None
+    allowed = f"seed must be None or an integer in [0, 2**64 - 1], got {seed!r}"
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"{allowed} (type {type(seed).__name__})")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(allowed)
+    return int(seed)
+
+
+def physical_memory_bytes() -> int | None:
+    """The machine's physical memory in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def format_bytes(count: float) -> str:
+    """``count`` bytes as a short text in binary units, e.g. ``"16.0 TiB"``."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    power = 0
+    while count >= 1024 and power < len(units) - 1:
+        count /= 1024
+        power += 1
+    return f"{count:.1f} {units[power]}"
 
 
 def check_number(

@@ -3,7 +3,7 @@
 Every rule of the iterated prisoner's dilemma, matching pennies, chicken, stag
 hunt and custom 2x2 games lives here.
 
-Conventions (shared/REFERENCE.md, shared/DESIGN.md):
+Conventions (those of the LOLA paper and its official code):
 
 * actions: 0 = cooperate (IPD) / heads (IMP) / swerve (chicken) / stag, 1 = the other;
 * the observation of an agent is the previous joint action from its OWN side,
@@ -20,12 +20,15 @@ from dataclasses import dataclass
 import gymnasium
 import numpy as np
 
-from coin_game_env.core import CoreStep, GameCore, check_int
+from coin_game_env.core import CoreStep, GameCore, OneGameStep, check_int
 
 NUM_STATES = 5
 START_STATE = 4
 STATE_NAMES = ("CC", "CD", "DC", "DD", "start")
 OBS_TYPES = ("discrete", "onehot")
+# Rewards are float32: a payoff must survive that cast unchanged in kind, so it is 0
+# or its magnitude lies between float32's smallest normal number and its largest.
+FLOAT32 = np.finfo(np.float32)
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,25 @@ def payoffs_from(payoffs: object) -> np.ndarray:
         )
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"payoffs must be finite, got {arr.tolist()}")
+    magnitude = np.abs(arr)
+    lost = (magnitude > FLOAT32.max) | ((magnitude < FLOAT32.smallest_normal) & (arr != 0))
+    if lost.any():
+        bad = arr[lost].ravel()[0].item()
+        with np.errstate(over="ignore"):
+            cast = np.float32(bad)
+        raise ValueError(
+            f"payoffs must be finite after the cast to float32 rewards: each value 0 or of "
+            f"magnitude in [{FLOAT32.smallest_normal:.4g}, {FLOAT32.max:.4g}]; got {bad!r} "
+            f"(float32 makes it {cast!r})"
+        )
     return arr
+
+
+def describe_payoffs(payoffs: np.ndarray) -> str:
+    """``"(0,0) 3/3, (0,1) 0/5, ..."``: each joint action's rewards of player_0/player_1."""
+    return ", ".join(
+        f"({a0},{a1}) {payoffs[a0, a1, 0]:g}/{payoffs[a0, a1, 1]:g}" for a0 in range(2) for a1 in range(2)
+    )
 
 
 def own_state(my_action: np.ndarray, other_action: np.ndarray) -> np.ndarray:
@@ -106,6 +127,9 @@ class MatrixGameCore(GameCore):
     Observations are int64 ``[num_envs, 2]`` (``obs_type="discrete"``) or
     float32 one-hot ``[num_envs, 2, 5]`` (``obs_type="onehot"``). The step
     info is empty: the state is the observation.
+
+    ``name`` is the env id shown by the renderers; ``game`` names the payoffs
+    (the preset's name, or ``"custom payoffs (0,0) r0/r1, ..."``).
     """
 
     def __init__(
@@ -122,8 +146,11 @@ class MatrixGameCore(GameCore):
         if obs_type not in OBS_TYPES:
             raise ValueError(f"obs_type must be one of {OBS_TYPES}, got {obs_type!r}")
         self.obs_type = obs_type
-        self.name = name or (payoffs if isinstance(payoffs, str) else "matrix_game")
+        # Per game: 5 int64 values (state, last actions, step) and the largest observations.
+        self.check_memory(8 * 5 + 4 * 2 * NUM_STATES)
+        self.name = name or "matrix_game"
         preset = PRESETS.get(payoffs) if isinstance(payoffs, str) else None
+        self.game = preset.name if preset else f"custom payoffs {describe_payoffs(self.payoffs)}"
         self.action_names = preset.action_names if preset else ("action 0", "action 1")
         self.action_space = gymnasium.spaces.Discrete(2)
         if obs_type == "discrete":
@@ -137,6 +164,15 @@ class MatrixGameCore(GameCore):
         self._state_of_joint = np.stack([own_state(a0, a1), own_state(a1, a0)], axis=1)
         self._reward_of_joint = self.payoffs[a0, a1].astype(np.float32)  # [4, 2]
         self._onehot = np.eye(NUM_STATES, dtype=np.float32)
+        # The one-game path's tables (read-only: their rows become state):
+        # per joint action the state, the actions, the observation pair and the rewards.
+        actions_of_joint = np.stack([a0, a1], axis=1)
+        self._obs_pairs = self._observe(self._state_of_joint)  # [4, 2, *obs_shape]
+        for table in (self._state_of_joint, actions_of_joint, self._obs_pairs):
+            table.setflags(write=False)  # before taking views, which inherit the flag
+        self._state_rows = self._state_of_joint[:, None, :]  # [4, 1, 2]
+        self._action_rows = actions_of_joint[:, None, :]  # [4, 1, 2]
+        self._reward_pairs = [tuple(row) for row in self._reward_of_joint.tolist()]
 
         self._joint_weights = np.array([2, 1], dtype=np.int64)
         self._never_terminated = np.zeros(self.num_envs, dtype=bool)
@@ -170,12 +206,22 @@ class MatrixGameCore(GameCore):
             truncated=self.t >= self.max_cycles,
         )
 
+    def step_one_game(self, actions: list[int], rng: np.random.Generator) -> OneGameStep:
+        """:meth:`step` of one game on Python ints: the same tables, no batch arrays."""
+        joint = 2 * actions[0] + actions[1]
+        self.state = self._state_rows[joint]
+        self.last_actions = self._action_rows[joint]
+        t = self.t.item() + 1
+        self.t = np.array([t])
+        pair = self._obs_pairs[joint].copy()  # fresh: the caller may write to it
+        return [pair[0, ...], pair[1, ...]], self._reward_pairs[joint], False, t >= self.max_cycles, None
+
     def render_ansi(self, index: int, returns: np.ndarray) -> str:
         names = self.action_names
         last = self.last_actions[index]
         move = "start" if last[0] < 0 else f"{names[last[0]]} / {names[last[1]]}"
         return (
-            f"{self.name} step {self.t[index]}/{self.max_cycles}: last joint action {move}; "
+            f"{self.name} ({self.game}) step {self.t[index]}/{self.max_cycles}: last joint action {move}; "
             f"returns player_0 {returns[0]:+.2f}, player_1 {returns[1]:+.2f}"
         )
 

@@ -14,17 +14,22 @@ import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from coin_game_env.core import GameCore
+from coin_game_env.core import GameCore, check_seed
 
 RENDER_MODES = ["human", "rgb_array", "ansi"]
-_PLAIN_INTS = (int, np.int64, np.int32)  # fast path of the action type check
+# numpy integer types taken as actions without the full check (np.bool_ is not one).
+_NUMPY_INTS = frozenset((np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64))
 
 
 class CoreParallelEnv(ParallelEnv):
     """PettingZoo ParallelEnv playing one game of ``core_factory(num_envs=1, **options)``.
 
+    Observations are numpy arrays: ``Discrete`` observations are 0-d int64 arrays
+    (``np.array(4)``, which compare equal to the int), so PettingZoo's tests and
+    wrappers see the array they expect.
+
     Args:
-        core_factory: builds the core; receives ``num_envs=1`` and ``options``.
+        core_factory: builds the core (a two-player game); receives ``num_envs=1`` and ``options``.
         env_id: the registered id (for messages and ``metadata["name"]``).
         render_mode: None, ``"human"`` (pygame window), ``"rgb_array"`` or ``"ansi"``.
         options: the game's options (e.g. ``max_cycles``), validated by the core.
@@ -42,6 +47,8 @@ class CoreParallelEnv(ParallelEnv):
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}")
         self.core = core_factory(num_envs=1, **options)
+        if self.core.num_agents != 2:
+            raise ValueError(f"{env_id}: CoreParallelEnv plays two-player cores, got {self.core.possible_agents}")
         self.env_id = env_id
         self.metadata = {
             "name": env_id,
@@ -51,9 +58,10 @@ class CoreParallelEnv(ParallelEnv):
         }
         self.render_mode = render_mode
         self.possible_agents = list(self.core.possible_agents)
+        self._first, self._second = self.possible_agents
         self.agents: list[str] = []
-        self._index = {agent: i for i, agent in enumerate(self.possible_agents)}
-        self._returns = [0.0] * self.core.num_agents
+        self._returns = [0.0, 0.0]  # summed rewards of the episode, kept only for rendering
+        self._started = False
         self._live: frozenset[str] = frozenset()
         self._rng = np.random.default_rng()
         self._window = None
@@ -68,26 +76,41 @@ class CoreParallelEnv(ParallelEnv):
         return self.core.action_space
 
     def _check_agent(self, agent: str) -> None:
-        if agent not in self._index:
+        if agent not in self.possible_agents:
             raise KeyError(f"unknown agent {agent!r}; agents are {self.possible_agents}")
 
     def reset(
         self, seed: int | None = None, options: dict | None = None
     ) -> tuple[dict[str, Any], dict[str, dict]]:
+        """Start an episode; ``seed`` (None or an integer in [0, 2**64 - 1]) re-seeds
+        the generator behind every random draw of the game."""
         if seed is not None:
-            self._rng = np.random.default_rng(seed)
+            self._rng = np.random.default_rng(check_seed(seed))
         obs = self.core.reset(self._rng)
         self.agents = list(self.possible_agents)
         self._live = frozenset(self.agents)
-        self._returns = [0.0] * self.core.num_agents
+        self._returns = [0.0, 0.0]
+        self._started = True
         if self.render_mode == "human":
             self.render()
         return (
-            {agent: obs[0, i] for i, agent in enumerate(self.possible_agents)},
-            {agent: {} for agent in self.possible_agents},
+            {self._first: obs[0, 0, ...], self._second: obs[0, 1, ...]},
+            {self._first: {}, self._second: {}},
         )
 
-    def _action_array(self, actions: dict[str, Any]) -> np.ndarray:
+    def _integer_action(self, agent: str, action: Any) -> int:
+        """``action`` as int if it is an integer (Python, numpy or a 0-d integer array)."""
+        if isinstance(action, bool | np.bool_) or not (
+            isinstance(action, int | np.integer)
+            or (isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu")
+        ):
+            raise ValueError(
+                f"action of {agent} must be an integer in [0, {self._n_actions - 1}], got {action!r}"
+            )
+        return int(action)
+
+    def _action_row(self, actions: dict[str, Any]) -> list[int]:
+        """The validated actions as Python ints in ``possible_agents`` order."""
         if not isinstance(actions, dict):
             raise TypeError(f"actions must be a dict {{agent: action}}, got {type(actions).__name__}")
         if actions.keys() != self._live:
@@ -97,25 +120,17 @@ class CoreParallelEnv(ParallelEnv):
                 f"actions must name exactly the live agents {self.agents}; "
                 f"missing {missing}, unexpected {extra}"
             )
-        arr = np.empty((1, len(self.possible_agents)), dtype=np.int64)
-        for agent, action in actions.items():
-            if type(action) not in _PLAIN_INTS and (
-                isinstance(action, bool | np.bool_)
-                or not (
-                    isinstance(action, int | np.integer)
-                    or (isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu")
-                )
-            ):
-                raise ValueError(
-                    f"action of {agent} must be an integer in [0, {self._n_actions - 1}], got {action!r}"
-                )
-            if not 0 <= action < self._n_actions:
-                raise ValueError(
-                    f"action {int(action)} of {agent} is outside the allowed range "
-                    f"[0, {self._n_actions - 1}]"
-                )
-            arr[0, self._index[agent]] = action
-        return arr
+        first, second = actions[self._first], actions[self._second]
+        # Exact type tests exclude bool; anything unusual gets the full check.
+        if type(first) is not int:
+            first = int(first) if type(first) in _NUMPY_INTS else self._integer_action(self._first, first)
+        if type(second) is not int:
+            second = int(second) if type(second) in _NUMPY_INTS else self._integer_action(self._second, second)
+        n = self._n_actions
+        if not (0 <= first < n and 0 <= second < n):
+            agent, action = (self._first, first) if not 0 <= first < n else (self._second, second)
+            raise ValueError(f"action {action} of {agent} is outside the allowed range [0, {n - 1}]")
+        return [first, second]
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         if not self.agents:
@@ -123,27 +138,25 @@ class CoreParallelEnv(ParallelEnv):
                 f"{self.env_id}: step() called after the episode ended (or before reset()); "
                 "call reset() first"
             )
-        out = self.core.step(self._action_array(actions), self._rng)
-        agents = self.possible_agents
-        obs_row, reward_row = out.obs[0], out.rewards[0].tolist()
-        self._returns = [total + r for total, r in zip(self._returns, reward_row, strict=True)]
-        obs = {agent: obs_row[i] for i, agent in enumerate(agents)}
-        rewards = dict(zip(agents, reward_row, strict=True))
-        terminated = bool(out.terminated[0])
-        truncated = bool(out.truncated[0])
-        terminations = dict.fromkeys(agents, terminated)
-        truncations = dict.fromkeys(agents, truncated)
-        infos = (
-            {agent: {key: value[0, i] for key, value in out.info.items()} for i, agent in enumerate(agents)}
-            if out.info
-            else {agent: {} for agent in agents}
+        obs, rewards, terminated, truncated, infos = self.core.step_one_game(
+            self._action_row(actions), self._rng
         )
+        first, second = self._first, self._second
+        if self.render_mode is not None:
+            self._returns = [self._returns[0] + rewards[0], self._returns[1] + rewards[1]]
         if terminated or truncated:
             self.agents = []
             self._live = frozenset()
         if self.render_mode == "human":
             self.render()
-        return obs, rewards, terminations, truncations, infos
+        # Two-player literals: several times faster than comprehensions at this size.
+        return (
+            {first: obs[0], second: obs[1]},
+            {first: rewards[0], second: rewards[1]},
+            {first: terminated, second: terminated},
+            {first: truncated, second: truncated},
+            {first: {}, second: {}} if infos is None else {first: infos[0], second: infos[1]},
+        )
 
     def render(self) -> np.ndarray | str | None:
         if self.render_mode is None:
@@ -152,6 +165,11 @@ class CoreParallelEnv(ParallelEnv):
                 f"pass render_mode= one of {RENDER_MODES}"
             )
             return None
+        if not self._started:
+            raise RuntimeError(
+                f"{self.env_id}: render() called before reset(); there is no game to draw yet, "
+                "call reset() first"
+            )
         if self.render_mode == "ansi":
             return self.core.render_ansi(0, np.array(self._returns))
         frame = self.core.render_rgb(0, np.array(self._returns))
@@ -168,4 +186,3 @@ class CoreParallelEnv(ParallelEnv):
         if self._window is not None:
             self._window.close()
             self._window = None
-

@@ -63,7 +63,7 @@ def _matrix_game(
     max_cycles: int = 150,
     obs_type: str = "discrete",
 ) -> GameCore:
-    return MatrixGameCore(num_envs, payoffs, max_cycles, obs_type)
+    return MatrixGameCore(num_envs, payoffs, max_cycles, obs_type, name="matrix_game_v0")
 
 
 REGISTRY: dict[str, EnvSpec] = {

@@ -1,6 +1,6 @@
 """Batched face of a game core for training: arrays with a game axis and an agent axis.
 
-Layout (shared/DESIGN.md): observations ``[num_envs, num_agents, *obs_shape]``,
+Layout: observations ``[num_envs, num_agents, *obs_shape]``,
 actions int64 ``[num_envs, num_agents]``, rewards float32 ``[num_envs, num_agents]``,
 episode ends bool ``[num_envs]``. Games that end are reset in the same call
 (same-step auto-reset); the last observation of the finished episode is in
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from coin_game_env.core import GameCore, validate_actions
+from coin_game_env.core import GameCore, check_seed, validate_actions
 
 
 class VecEnv:
@@ -22,7 +22,8 @@ class VecEnv:
 
     Args:
         core: the game's batched rules.
-        seed: seed of the generator behind every random draw (None: fresh entropy).
+        seed: seed of the generator behind every random draw: None (fresh entropy)
+            or an integer in ``[0, 2**64 - 1]``.
         render_mode: None, ``"rgb_array"`` or ``"ansi"`` (renders game 0).
     """
 
@@ -45,8 +46,8 @@ class VecEnv:
         self.num_agents = core.num_agents
         self.observation_space = core.observation_space
         self.action_space = core.action_space
-        self._seed = seed
-        self._rng = np.random.default_rng(seed)
+        self._seed = check_seed(seed)
+        self._rng = np.random.default_rng(self._seed)
         self._returns = np.zeros((self.num_envs, self.num_agents), dtype=np.float64)
         self._needs_reset = True
 
@@ -56,7 +57,7 @@ class VecEnv:
         Returns ``(obs [num_envs, num_agents, *obs_shape], info)``.
         """
         if seed is not None:
-            self._rng = np.random.default_rng(seed)
+            self._rng = np.random.default_rng(check_seed(seed))
         obs = self.core.reset(self._rng)
         self._returns[:] = 0.0
         self._needs_reset = False
@@ -105,6 +106,10 @@ class VecEnv:
 
     def render(self) -> np.ndarray | str | None:
         """Picture of game 0 in the chosen render_mode."""
+        if self.render_mode is not None and self._needs_reset:
+            raise RuntimeError(
+                "VecEnv.render() called before reset(); there is no game to draw yet, call reset() first"
+            )
         if self.render_mode == "rgb_array":
             return self.core.render_rgb(0, self._returns[0])
         if self.render_mode == "ansi":

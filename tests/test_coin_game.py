@@ -375,8 +375,10 @@ OPTIONS = st.fixed_dictionaries(
 )
 
 
-def decode(obs: np.ndarray, grid_size: int) -> np.ndarray:
+def decode(obs: np.ndarray, grid_size: int, obs_type: str = "planes") -> np.ndarray:
     """Per game and view: the 4 planes as [num_envs, 2, 4, cells]."""
+    if obs_type == "planes_hwc":  # [n, 2, H, W, 4]: channels last
+        obs = np.moveaxis(obs, -1, 2)
     return obs.reshape(obs.shape[0], 2, 4, grid_size * grid_size)
 
 
@@ -424,7 +426,7 @@ def test_invariants_over_random_play(options, seed, data):
             np.testing.assert_array_equal(core.coin_cells[stayed], coins_before[stayed])
         # Observation planes agree with the state: one agent per agent plane, one coin
         # (or one per colour) on the coin planes, both views consistent.
-        planes = decode(obs, g)
+        planes = decode(obs, g, options["obs_type"])
         assert obs.dtype == np.float32 and set(np.unique(obs)) <= {0.0, 1.0}
         games = np.arange(num_envs)
         assert np.all(planes[games, 0, 0, core.agent_cells[:, 0]] == 1.0)
@@ -451,7 +453,7 @@ def test_invariants_over_random_play(options, seed, data):
         ({"max_cycles": 0}, r"max_cycles must be an integer >= 1, got 0"),
         ({"stay_action": "yes"}, r"stay_action must be True or False, got 'yes'"),
         ({"egocentric": 1}, r"egocentric must be True or False, got 1"),
-        ({"obs_type": "rgb"}, r"obs_type must be one of \('planes', 'flat'\), got 'rgb'"),
+        ({"obs_type": "rgb"}, r"obs_type must be one of \('planes', 'flat', 'planes_hwc'\), got 'rgb'"),
     ],
 )
 def test_bad_options_name_the_value_and_what_is_allowed(options, message):
@@ -485,14 +487,20 @@ def test_bad_actions_are_refused_not_clipped():
         vec.step(np.array([[0, 1], [2, -1], [4, 3]]))
 
 
-@given(options=OPTIONS, seed=st.integers(0, 2**32 - 1))
-@settings(max_examples=25, deadline=None)
-def test_one_game_fast_path_equals_the_batched_step(options, seed):
+def twin_one_game_cores(options: dict, seed: int):
+    """Two one-game cores reset alike: one on the fast path, one on the batched step."""
     fast = CoinGameCore(1, **options)
     batched = CoinGameCore(1, **options)
     batched.fast_one_game_path = False
     rngs = np.random.default_rng(seed), np.random.default_rng(seed)
     np.testing.assert_array_equal(fast.reset(rngs[0]), batched.reset(rngs[1]))
+    return fast, batched, rngs
+
+
+@given(options=OPTIONS, seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=25, deadline=None)
+def test_one_game_fast_path_equals_the_batched_step(options, seed):
+    fast, batched, rngs = twin_one_game_cores(options, seed)
     actions = np.random.default_rng(seed + 1).integers(0, fast.num_actions, (80, 1, 2))
     for action in actions:
         a, b = fast.step(action, rngs[0]), batched.step(action, rngs[1])
@@ -528,3 +536,20 @@ def test_changing_returned_arrays_does_not_change_the_rules():
 def test_one_game_free_cell_equals_the_batched_one(occupied, u):
     columns = [np.array([c], dtype=np.int64) for c in occupied]
     assert free_cell_one_game(u, occupied, 25) == free_cell(np.array([u]), columns, 25)[0]
+
+
+@given(options=OPTIONS, seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=25, deadline=None)
+def test_step_one_game_equals_the_generic_batched_path(options, seed):
+    """The ParallelEnv's path (Python ints) gives what the batched step gives, value and type."""
+    fast, generic, rngs = twin_one_game_cores(options, seed)
+    actions = np.random.default_rng(seed + 1).integers(0, fast.num_actions, (80, 2)).tolist()
+    for action in actions:
+        a, b = fast.step_one_game(action, rngs[0]), generic.step_one_game(action, rngs[1])
+        assert_same(a, b)
+        assert all(type(r) is float for r in a[1]) and type(a[3]) is bool
+        for state in ("agent_cells", "coin_cells", "coin_colours", "t"):
+            assert_same(getattr(fast, state), getattr(generic, state))
+        if a[3]:
+            fast.reset(rngs[0])
+            generic.reset(rngs[1])

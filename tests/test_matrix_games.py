@@ -26,7 +26,7 @@ def play(env_id: str, joint_actions: list[tuple[int, int]], **options):
     return first_obs, [env.step({P0: a0, P1: a1}) for a0, a1 in joint_actions]
 
 
-# Payoffs typed in from REFERENCE.md / the modules' spec tables, not from the code.
+# Payoffs typed in from the LOLA paper / the modules' spec tables, not from the code.
 HAND_PAYOFFS = {
     "ipd_v0": {(C, C): (-1, -1), (C, D): (-3, 0), (D, C): (0, -3), (D, D): (-2, -2)},
     "imp_v0": {(0, 0): (1, -1), (0, 1): (-1, 1), (1, 0): (-1, 1), (1, 1): (1, -1)},
@@ -56,7 +56,9 @@ def test_own_perspective_observations():
     seen = [(s[0][P0], s[0][P1]) for s in steps]
     # CD=1 from player_0's side is DC=2 from player_1's, and so on.
     assert seen == [(1, 2), (3, 3), (0, 0), (2, 1)]
-    assert all(isinstance(s[0][P0], np.integer) for s in steps)
+    # Discrete observations are 0-d int64 numpy arrays (issue 17: PettingZoo expects arrays).
+    for obs in [first] + [s[0] for s in steps]:
+        assert all(isinstance(o, np.ndarray) and o.shape == () and o.dtype == np.int64 for o in obs.values())
 
 
 def test_onehot_observations():
@@ -279,3 +281,49 @@ def test_check_number_bounds_and_messages() -> None:
     ):
         with pytest.raises(ValueError, match=re.escape(message)):
             check_number("lr", value, **kwargs)
+
+
+@pytest.mark.parametrize("obs_type", ["discrete", "onehot"])
+@pytest.mark.parametrize("payoffs", ["prisoners_dilemma", "matching_pennies", [[[3, 3], [0, 5]], [[5, 0], [1, 1]]]])
+def test_one_game_path_equals_the_generic_batched_path(obs_type, payoffs):
+    """The ParallelEnv's path (Python ints) gives what the batched step gives, value and type."""
+    from coin_game_env.core import GameCore
+    from coin_game_env.matrix_game import MatrixGameCore
+
+    fast = MatrixGameCore(1, payoffs, max_cycles=7, obs_type=obs_type)
+    generic = MatrixGameCore(1, payoffs, max_cycles=7, obs_type=obs_type)
+    rng = np.random.default_rng(0)
+    for t, action in enumerate(rng.integers(0, 2, (30, 2)).tolist()):
+        if t % 7 == 0:
+            fast.reset(rng)
+            generic.reset(rng)
+        obs, rewards, terminated, truncated, infos = fast.step_one_game(action, rng)
+        obs_b, rewards_b, terminated_b, truncated_b, infos_b = GameCore.step_one_game(generic, action, rng)
+        for mine, batched in zip(obs, obs_b, strict=True):
+            assert type(mine) is type(batched) is np.ndarray and mine.dtype == batched.dtype
+            np.testing.assert_array_equal(mine, batched)
+        assert list(rewards) == rewards_b and all(type(r) is float for r in rewards)
+        assert (terminated, truncated, infos) == (terminated_b, truncated_b, infos_b) == (False, t % 7 == 6, None)
+        for state in ("state", "last_actions", "t"):
+            np.testing.assert_array_equal(getattr(fast, state), getattr(generic, state))
+        obs[0][...] = 3  # the caller owns the arrays it gets: the tables stay intact
+    # After (C, D): player_0 sees CD = 1, whatever was written into earlier observations.
+    first_view = fast.step_one_game([0, 1], rng)[0][0]
+    np.testing.assert_array_equal(first_view, 1 if obs_type == "discrete" else np.eye(5)[1])
+
+
+def test_matrix_game_text_render_names_the_game():
+    def text(**options) -> str:
+        env = coin_game_env.make("matrix_game_v0", render_mode="ansi", **options)
+        env.reset(seed=0)
+        env.step({P0: 0, P1: 1})
+        return env.render()
+
+    assert text().startswith("matrix_game_v0 (prisoners_dilemma) step 1/150")
+    assert text(payoffs="stag_hunt").startswith("matrix_game_v0 (stag_hunt) step 1/150: last joint action stag / hare")
+    custom = text(payoffs=[[[3, 3], [0, 5]], [[5, 0], [1, 1]]])
+    assert custom.startswith("matrix_game_v0 (custom payoffs (0,0) 3/3, (0,1) 0/5, (1,0) 5/0, (1,1) 1/1) step 1/150")
+    assert "prisoners_dilemma" not in custom and "player_1 +5.00" in custom
+    ipd = coin_game_env.make("ipd_v0", render_mode="ansi")
+    ipd.reset(seed=0)
+    assert ipd.render().startswith("ipd_v0 (prisoners_dilemma) step 0/150: last joint action start")
