@@ -102,17 +102,33 @@ class MissingCheckpointError(CheckpointError, FileNotFoundError):
 
 
 # --------------------------------------------------------------------------- registry
+_REGISTERED: dict[str, type] = {}  # classes added at run time (register_agent_class)
+
+
+def register_agent_class(cls: type) -> type:
+    """Let checkpoints name ``cls`` (an agent class defined outside this package, e.g. a new
+    learner under development); usable as a class decorator."""
+    name = cls.__name__
+    if name in AGENT_CLASSES and agent_class(name) is not cls:
+        raise ValueError(f"agent class name {name!r} is taken by {AGENT_CLASSES[name]}")
+    _REGISTERED[name] = cls
+    return cls
+
+
 def agent_class(name: Any, file: str | Path = "<checkpoint>") -> type:
     """The agent class a checkpoint names (imported on demand from :data:`AGENT_CLASSES`)."""
+    if isinstance(name, str) and name in _REGISTERED:
+        return _REGISTERED[name]
     if not isinstance(name, str) or name not in AGENT_CLASSES:
-        raise CheckpointError(file, f"unknown agent class {name!r}; known: {sorted(AGENT_CLASSES)}")
+        known = sorted({*AGENT_CLASSES, *_REGISTERED})
+        raise CheckpointError(file, f"unknown agent class {name!r}; known: {known}")
     module, attr = AGENT_CLASSES[name].split(":")
     return getattr(importlib.import_module(module), attr)
 
 
 def agent_classes() -> dict[str, type]:
     """Every registered agent class, by class name (imports their modules)."""
-    return {name: agent_class(name) for name in AGENT_CLASSES}
+    return {name: agent_class(name) for name in [*AGENT_CLASSES, *_REGISTERED]}
 
 
 # --------------------------------------------------------------------------- files
