@@ -434,7 +434,11 @@ def in_memory_state(agent: Any) -> dict[str, Any] | None:
 def restore_in_memory_state(agent: Any, saved: dict[str, Any] | None, file: str | Path = "<in memory>") -> None:
     """Undo :func:`in_memory_state` on ``agent``, checked against the agent's own current
     state (a ``saved`` of None or ``{}`` restores nothing)."""
+    if saved is not None and not isinstance(saved, dict):
+        raise CheckpointError(file, f"an agent entry must be a dict, got {_describe(saved)}")
     kind = (saved or {}).get("kind")
+    if kind is not None and kind not in ("state_dict", "rng"):
+        raise CheckpointError(file, f"agent entry kind must be 'state_dict' or 'rng', got {kind!r}")
     if kind == "state_dict":
         check_state(saved["state"], agent.state_dict(), file, "state")
         restore_state(agent, saved["state"], file, agent.load_state_dict)
@@ -491,7 +495,8 @@ def restore_agent(agent: Any, saved: dict[str, Any], log_dir: Path, file: str | 
     """The agent of a trainer checkpoint entry: ``agent`` restored in place, or (for a
     folder entry) a new agent of the same class loaded from inside ``log_dir``."""
     if saved["kind"] in ("state_dict", "rng"):
-        if in_memory_state(agent) is None or in_memory_state(agent)["kind"] != saved["kind"]:
+        current = in_memory_state(agent)
+        if current is None or current["kind"] != saved["kind"]:
             raise CheckpointError(file, f"holds a {saved['kind']!r} entry for {type(agent).__name__}")
         restore_in_memory_state(agent, saved, file)
         return agent
