@@ -19,6 +19,7 @@ import torch
 from checkpoint_cases import CASES, Case, build_bases, run_case
 
 import lola_agents
+from lola_agents import checkpoint
 from lola_agents.agents import AGENTS, ALIASES, COIN_GAMES, MATRIX_GAMES, load_agent, make_agent
 from lola_agents.checkpoint import (
     ABSTRACT_AGENT_CLASSES,
@@ -305,3 +306,10 @@ def test_no_other_registry_of_fixed_strategy_names() -> None:
 
     for name, cls in coin_lola.FIXED.items():
         assert type(make_agent(name)) is cls
+
+
+def test_the_table_of_added_config_keys_names_real_fields() -> None:
+    for name, added in checkpoint.ADDED_CONFIG_KEYS.items():
+        cls = agent_class(name)
+        assert set(added) <= checkpoint.config_keys(cls), name
+        cls.config_class(**added)  # the filled-in values are valid settings
