@@ -248,7 +248,7 @@ def train(
         raise ValueError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
     if not isinstance(keep_agent_folders, int) or keep_agent_folders < 1:
         raise ValueError(f"keep_agent_folders must be an integer >= 1, got {keep_agent_folders!r}")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be an integer >= 1 or None, got {threads!r}")
     if (checkpoint_every or resume) and log_dir is None:
         raise ValueError("checkpoint_every and resume need a log_dir")

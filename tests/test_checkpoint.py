@@ -313,3 +313,13 @@ def test_the_table_of_added_config_keys_names_real_fields() -> None:
         cls = agent_class(name)
         assert set(added) <= checkpoint.config_keys(cls), name
         cls.config_class(**added)  # the filled-in values are valid settings
+
+
+def test_the_benchmark_suites_use_the_registered_spellings() -> None:
+    """lola-bench's agent names are registry names (exact-learner policies and the shared-policy
+    baseline, which are not agents of their own, excepted)."""
+    from lola_agents.bench import suites
+
+    names = {*suites.H2H_AGENTS, *suites.SAMPLED_AGENTS, *suites.COIN_AGENTS, *suites.COIN_LEARNERS}
+    not_agents = {name for name in names if name.endswith("-Ex")} | {"shared PPO"}
+    assert names - not_agents <= set(AGENTS)
