@@ -27,9 +27,10 @@ from typing import Any
 
 import torch
 
+from lola_agents.agents import make_agent as make_named_agent
 from lola_agents.coin_lola import ADVANTAGE_ALIGNMENT, CoinLOLAAgent, preset
 from lola_agents.evaluation import evaluate, joint_own_coin_rate
-from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent, RandomCoinAgent
+from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent
 from lola_agents.population import with_greedy_stand_ins, with_past_self_stand_ins
 from lola_agents.ppo import PPOAgent, PPOConfig
 from lola_agents.trainer import train
@@ -44,7 +45,8 @@ LEARNERS = {
     "om": {"opponent_model": True},
     "aa": ADVANTAGE_ALIGNMENT,  # the "adalign" preset's learner
 }
-FIXED = {"greedy": GreedyCoinAgent, "own": OwnCoinAgent, "random": RandomCoinAgent}
+# Fixed strategies by their names in lola_agents.agents.AGENTS ("own", "random": aliases).
+FIXED = {name: type(make_named_agent(name)) for name in ("greedy", "own", "random")}
 # Independent PPO on the same batches: SB3's defaults except one update per batch of
 # whole episodes, minibatches of 2048 and 4 epochs (51,200 samples per batch on 2 cores).
 IPPO_CONFIG = {"batch_size": 2048, "n_epochs": 4}
@@ -77,7 +79,7 @@ class CoinMetrics:
 def make_agent(kind: str, preset_name: str, seed: int, overrides: dict[str, Any]) -> Any:
     """A learner of ``kind`` built from the preset (plus overrides), or a fixed strategy."""
     if kind in FIXED:
-        return FIXED[kind](seed=seed)
+        return make_named_agent(kind, seed=seed)
     if kind == "ippo":
         setting = preset(preset_name)
         config = PPOConfig(n_steps=setting.max_cycles, seed=seed, **IPPO_CONFIG)

@@ -67,15 +67,16 @@ def load_runs(preset: str) -> dict[str, list[dict[str, Any]]]:
 
 def load_lola(run_name: str, seat: int, config: dict[str, Any]) -> Any:
     """A trained CoinLOLAAgent: the saved final agent, else the trainer's last checkpoint."""
+    from lola_agents.checkpoint import restore_in_memory_state
     from lola_agents.coin_lola import CoinLOLAAgent
     from lola_agents.trainer import load_checkpoint
 
     final = Path("runs/coin") / run_name / "final" / f"player_{seat}"
     if final.exists():
         return CoinLOLAAgent.load(final)
-    payload = load_checkpoint(Path("runs/coin") / run_name / "checkpoint.pt")
+    file = Path("runs/coin") / run_name / "checkpoint.pt"
     agent = CoinLOLAAgent(**config)
-    agent.load_state_dict(payload["agents"][seat]["state"])
+    restore_in_memory_state(agent, load_checkpoint(file)["agents"][seat], file)  # checked against the agent
     return agent
 
 

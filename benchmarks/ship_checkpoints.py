@@ -16,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from lola_agents.checkpoint import restore_in_memory_state
 from lola_agents.coin_lola import CoinLOLAAgent, preset
 from lola_agents.trainer import CHECKPOINT_FILE, load_checkpoint
 
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         agent = CoinLOLAAgent(setting.agent, seed=2 * args.seed + seat)
         if saved["kind"] != "state_dict":
             raise ValueError(f"{args.run}: agent {seat} was not checkpointed as a state dict")
-        agent.load_state_dict(saved["state"])
+        restore_in_memory_state(agent, saved, args.run / CHECKPOINT_FILE)  # checked against the agent
         agent.save(out / f"player_{seat}")
     (out / "env_options.json").write_text(json.dumps(setting.env_kwargs()))
     source = {"run": str(args.run), "updates": int(payload["update"]), "preset": args.preset,

@@ -31,6 +31,9 @@ are the exact log-probabilities of the chosen actions. Randomness comes from
 ``seed`` (or :meth:`reseed`), so evaluations are reproducible. Coin-game
 agents need their seat to read the shared planes: :class:`~lola_agents.rollout.Rollout`
 tells them through :meth:`assign_seat`.
+
+Their names (``AllC``, ``AllD``, ``TFT``, ``random-matrix``, ``random-coin``, ``greedy``,
+``own-coin``, ``tft-coin``) are registered once, in :data:`lola_agents.agents.AGENTS`.
 """
 
 from __future__ import annotations
@@ -348,14 +351,3 @@ class TitForTatCoinAgent(CoinGameAgent):
         actions, log_probs = self._sample(allowed)
         return actions, log_probs, (np.array(obs, copy=True), since_theft)
 
-
-FIXED_AGENTS: dict[str, type[BaseAgent]] = {
-    "allc": AlwaysCooperate,
-    "alld": AlwaysDefect,
-    "tft": TitForTat,
-    "random": RandomMatrixAgent,
-    "random_coin": RandomCoinAgent,
-    "greedy": GreedyCoinAgent,
-    "own_coin": OwnCoinAgent,
-    "tft_coin": TitForTatCoinAgent,
-}

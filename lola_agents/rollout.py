@@ -33,7 +33,6 @@ rollout passes ``episode_starts`` so they reset it where a new episode begins
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -136,12 +135,14 @@ class BaseAgent:
     """Defaults for :class:`Agent`: memoryless, no learning, save/load of a JSON config.
 
     Subclasses override :meth:`act`; learners override :meth:`learn`; agents
-    with parameters extend :meth:`save`/:meth:`load`. ``config()`` returns the
-    constructor keyword arguments, so ``load`` can rebuild the agent as
-    ``cls(**config)``.
+    with parameters set :attr:`STATE_FILE` and implement :meth:`checkpoint_state` /
+    :meth:`load_checkpoint_state`. ``config()`` returns the constructor keyword
+    arguments, so ``load`` can rebuild the agent as ``cls(**config)``. Every load
+    is checked by :mod:`lola_agents.checkpoint` (a ValueError names the bad file).
     """
 
     CONFIG_FILE = "config.json"
+    STATE_FILE: str | None = None  # tensor file beside config.json (None: the config is all)
 
     def initial_state(self, num_envs: int) -> Any:
         return None
@@ -165,16 +166,33 @@ class BaseAgent:
         """JSON-serialisable constructor arguments (``cls(**config())`` rebuilds the agent)."""
         return {}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BaseAgent:
+        """A fresh agent built from a saved (already checked) ``config``."""
+        return cls(**config)
+
+    def checkpoint_state(self) -> Any:
+        """What :meth:`save` writes to :attr:`STATE_FILE`: nested dicts of tensors,
+        numbers and strings (a fresh agent's is the reference a loaded file must match)."""
+        return None
+
+    def load_checkpoint_state(self, state: Any) -> None:
+        """Restore what :meth:`checkpoint_state` returned."""
+
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        payload = {"class": type(self).__name__, "config": self.config()}
-        (path / self.CONFIG_FILE).write_text(json.dumps(payload, indent=2))
+        """Write ``path/config.json`` (and ``path/STATE_FILE``); never pickled code."""
+        from lola_agents.checkpoint import write_agent_folder
+
+        state = self.checkpoint_state() if self.STATE_FILE is not None else None
+        write_agent_folder(path, type(self).__name__, self.config(), self.STATE_FILE, state)
 
     @classmethod
     def load(cls, path: str | Path) -> BaseAgent:
-        payload = read_config(path, cls.__name__)
-        return cls(**payload["config"])
+        """Rebuild an agent written by :meth:`save`, every file checked
+        (:func:`lola_agents.checkpoint.load_agent_folder`)."""
+        from lola_agents.checkpoint import load_agent_folder
+
+        return load_agent_folder(path, expected=cls)
 
 
 class StatefulAgent(BaseAgent):
@@ -191,35 +209,27 @@ class StatefulAgent(BaseAgent):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement load_state_dict()")
 
-    def save(self, path: str | Path) -> None:
-        super().save(path)
-        torch.save(self.state_dict(), Path(path) / self.STATE_FILE)
-
     @classmethod
-    def load(cls, path: str | Path) -> StatefulAgent:
-        payload = read_config(path, cls.__name__)
-        known = {f.name for f in fields(cls.config_class)}
-        agent = cls(cls.config_class(**{k: v for k, v in payload["config"].items() if k in known}))
-        agent.load_state_dict(torch.load(Path(path) / cls.STATE_FILE, weights_only=True))
-        return agent
+    def from_config(cls, config: dict[str, Any]) -> StatefulAgent:
+        return cls(cls.config_class(**config))
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return self.state_dict()
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        self.load_state_dict(state)
 
 
 def read_config(path: str | Path, expected_class: str) -> dict[str, Any]:
-    """Read ``path/config.json`` written by :meth:`BaseAgent.save`; raise a clear error
-    if it is missing, corrupt or belongs to another class."""
+    """Read ``path/config.json`` written by :meth:`BaseAgent.save`: ``{"class", "config"}``,
+    checked (:mod:`lola_agents.checkpoint`); a ValueError naming the file if it is missing,
+    corrupt or belongs to another class."""
+    from lola_agents.checkpoint import CheckpointError, check_keys, read_json_file
+
     file = Path(path) / BaseAgent.CONFIG_FILE
-    if not file.is_file():
-        raise FileNotFoundError(f"no agent checkpoint at {path}: {file} is missing")
-    try:
-        payload = json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"corrupt agent checkpoint {file}: {err}") from err
-    if not isinstance(payload, dict) or "config" not in payload or "class" not in payload:
-        raise ValueError(f"corrupt agent checkpoint {file}: needs keys 'class' and 'config'")
+    payload = check_keys(read_json_file(file), {"class", "config"}, file, "config.json")
     if payload["class"] != expected_class:
-        raise ValueError(
-            f"checkpoint {path} holds a {payload['class']}, cannot load it as {expected_class}"
-        )
+        raise CheckpointError(file, f"holds a {payload['class']!r}, cannot load it as {expected_class}")
     return payload
 
 

@@ -9,7 +9,12 @@
 What it guarantees:
 
 * seeding: ``seed`` seeds the env generator and torch's global generator;
-  agents seed themselves from their own configs. Same seeds -> bit-identical runs.
+  agents seed themselves from their own configs. Same seeds, machine and torch
+  thread count (``threads``, recorded in the settings) -> bit-identical runs:
+  torch's deterministic algorithms are switched on for the run (and restored
+  after), because with several threads the CPU backward of ``table[obs]``
+  otherwise accumulates with atomic adds in a varying order. Another thread
+  count or CPU may round differently (about 1e-7 in float32), which lr 1 amplifies.
 * each update collects ``num_envs`` fresh episodes of ``steps_per_update``
   steps (the paper's batches; the rollout resets every update, so no
   half-finished episode ever has to be checkpointed), then calls
@@ -24,8 +29,11 @@ What it guarantees:
   agent's state (parameters, optimiser states, RNG states), the env and
   torch RNG states, the update counter and the log so far, as tensors and
   JSON text; it is read with ``torch.load(weights_only=True)``, which never
-  executes pickled code. ``resume=True`` continues from it, and the resumed
-  run is bit-identical to one that was never interrupted.
+  executes pickled code, and checked against the agents before use
+  (:mod:`lola_agents.checkpoint`: a corrupt or mismatched file is a ValueError
+  naming it). ``resume=True`` continues from it, and the resumed run is
+  bit-identical to one that was never interrupted. Agents checkpointed as
+  folders keep only the ``keep_agent_folders`` newest ``agent{i}_update{n}/``.
 * a non-finite update stops training with :class:`NonFiniteUpdateError`
   naming the agent and the update.
 """
@@ -36,28 +44,36 @@ import csv
 import importlib.util
 import json
 import math
-import os
-import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 import coin_game_env
 from coin_game_env.matrix_game import STATE_NAMES
+from lola_agents.checkpoint import TRAINER_FORMAT as CHECKPOINT_FORMAT
+from lola_agents.checkpoint import (
+    agent_state,
+    in_memory_state,
+    load_checkpoint,
+    prune_agent_folders,
+    restore_agent,
+    restore_in_memory_state,
+    save_checkpoint,
+)
 from lola_agents.learners.pg import NonFiniteUpdateError
 from lola_agents.metrics import batch_reward_per_step, memory1_profile
 from lola_agents.rollout import Batch, Rollout, collect
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CSV_FILE = "progress.csv"
-CHECKPOINT_FORMAT = 1
 
-__all__ = ["NonFiniteUpdateError", "TrainResult", "train", "load_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "NonFiniteUpdateError", "TrainResult", "in_memory_state", "load_checkpoint",
+           "restore_in_memory_state", "save_checkpoint", "train"]
 
 
 @dataclass
@@ -157,79 +173,23 @@ class _Logs:
             self.tb.close()
 
 
-# --------------------------------------------------------------------------- checkpoints
-def in_memory_state(agent: Any) -> dict[str, Any] | None:
-    """An agent's checkpoint state that needs no files: its ``state_dict()``, or for a fixed
-    strategy its sampling generator (its only state); None if it has neither."""
-    if hasattr(agent, "state_dict") and hasattr(agent, "load_state_dict"):
-        return {"kind": "state_dict", "state": agent.state_dict()}
-    if isinstance(getattr(agent, "rng", None), np.random.Generator) and not _learns(agent):
-        return {"kind": "rng", "rng": json.dumps(agent.rng.bit_generator.state)}
-    return None
+# --------------------------------------------------------------------------- reproducibility
+def _pin_torch(threads: int | None) -> Callable[[], None]:
+    """Set torch's intra-op threads (None: keep) and deterministic algorithms for the run;
+    return the function that restores both. With more than one thread, CPU index
+    accumulation (the backward of ``table[obs]`` in the tabular learners) otherwise adds
+    with atomics, whose order, and so the float32 sums, change from run to run."""
+    old_threads, old_mode = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
+    def restore() -> None:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_mode, warn_only=old_warn)
 
-def restore_in_memory_state(agent: Any, saved: dict[str, Any]) -> None:
-    """Undo :func:`in_memory_state` on ``agent`` (a ``saved`` of None or ``{}`` restores nothing)."""
-    kind = (saved or {}).get("kind")
-    if kind == "state_dict":
-        agent.load_state_dict(saved["state"])
-    elif kind == "rng":
-        agent.rng.bit_generator.state = json.loads(saved["rng"])
-
-
-def _agent_state(agent: Any, index: int, log_dir: Path, update: int) -> dict[str, Any]:
-    state = in_memory_state(agent)
-    if state is not None:
-        return state
-    if hasattr(agent, "save") and hasattr(type(agent), "load"):
-        # Agents with only save/load (e.g. the SB3 PPO adapter): a directory per checkpoint.
-        name = f"agent{index}_update{update}"
-        tmp = log_dir / (name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        agent.save(tmp)
-        shutil.rmtree(log_dir / name, ignore_errors=True)
-        os.replace(tmp, log_dir / name)
-        return {"kind": "directory", "path": name}
-    raise TypeError(
-        f"cannot checkpoint {type(agent).__name__}: it needs state_dict()/load_state_dict() "
-        "or save()/load()"
-    )
-
-
-def _learns(agent: Any) -> bool:
-    from lola_agents.rollout import BaseAgent
-
-    learn = getattr(type(agent), "learn", None)
-    return learn is not None and learn is not BaseAgent.learn
-
-
-def _restore_agent(agent: Any, saved: dict[str, Any], log_dir: Path) -> Any:
-    if saved["kind"] in ("state_dict", "rng"):
-        restore_in_memory_state(agent, saved)
-        return agent
-    return type(agent).load(log_dir / saved["path"])
-
-
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` to ``path.tmp``, flush to disk, then ``os.replace`` (atomic on POSIX)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`train` without executing pickled code."""
-    path = Path(path)
-    try:
-        payload = torch.load(path, weights_only=True)
-    except Exception as err:  # truncated file, foreign pickle with code, ...
-        raise ValueError(f"corrupt or unsafe checkpoint {path}: {err}") from err
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a trainer checkpoint (format {CHECKPOINT_FORMAT})")
-    return payload
+    return restore
 
 
 # --------------------------------------------------------------------------- train
@@ -250,6 +210,8 @@ def train(
     on_update: Callable[[int, dict[str, float]], None] | None = None,
     continue_episodes: bool = False,
     on_batches: Callable[[int, list[Batch], dict[str, float]], None] | None = None,
+    keep_agent_folders: int = 2,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train two agents against each other on a batched game.
 
@@ -276,6 +238,13 @@ def train(
             episodes (a running game's state is not saved).
         on_batches: called as ``on_batches(update, batches, row)`` after each update
             with the batches it learned from (e.g. to compute extra metrics).
+        keep_agent_folders: agents checkpointed as folders (``agent{i}_update{n}/``,
+            e.g. the SB3 PPO adapter) keep this many newest folders each; older ones
+            are deleted after each checkpoint.
+        threads: torch's intra-op thread count during the run (restored after; None:
+            torch's current setting). Recorded in ``settings["torch_threads"]``: runs are
+            bit-identical at the same thread count on the same machine (deterministic
+            algorithms are on during the run); other counts may differ in the last bits.
 
     Returns:
         :class:`TrainResult`.
@@ -287,6 +256,10 @@ def train(
         raise ValueError(f"updates must be an integer >= 1, got {updates!r}")
     if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
         raise ValueError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
+    if not isinstance(keep_agent_folders, int) or keep_agent_folders < 1:
+        raise ValueError(f"keep_agent_folders must be an integer >= 1, got {keep_agent_folders!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be an integer >= 1 or None, got {threads!r}")
     if (checkpoint_every or resume) and log_dir is None:
         raise ValueError("checkpoint_every and resume need a log_dir")
     if continue_episodes and (checkpoint_every or resume):
@@ -306,6 +279,7 @@ def train(
         "steps_per_update": steps_per_update,
         "seed": seed,
         "agents": [type(agent_0).__name__, type(agent_1).__name__],
+        "torch_threads": threads if threads is not None else torch.get_num_threads(),
     }
     torch.manual_seed(seed)
     agents = [agent_0, agent_1]
@@ -325,13 +299,19 @@ def train(
     if resume and ckpt_path is not None and ckpt_path.exists():
         payload = load_checkpoint(ckpt_path)
         saved_settings = json.loads(payload["settings"])
-        if saved_settings != settings:
+        saved_threads = saved_settings.pop("torch_threads", None)
+        if saved_settings != {k: v for k, v in settings.items() if k != "torch_threads"}:
             raise ValueError(
                 f"checkpoint {ckpt_path} was written for {saved_settings}, "
                 f"but this run is {settings}"
             )
+        if saved_threads not in (None, settings["torch_threads"]):
+            warnings.warn(
+                f"checkpoint {ckpt_path} was written with {saved_threads} torch threads, this run uses "
+                f"{settings['torch_threads']}: the resumed run may differ in the last bits", stacklevel=2
+            )
         agents = [
-            _restore_agent(agent, saved, log_path)
+            restore_agent(agent, saved, log_path, ckpt_path)
             for agent, saved in zip(agents, payload["agents"], strict=True)
         ]
         for me, other in ((agents[0], agents[1]), (agents[1], agents[0])):
@@ -352,6 +332,7 @@ def train(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=updates, initial=start, desc=f"{env_name} {settings['agents']}", leave=False)
+    restore_torch = _pin_torch(threads)
     try:
         rollout = None
         if continue_episodes:
@@ -385,7 +366,7 @@ def train(
                     "update": update + 1,
                     "settings": json.dumps(settings),
                     "agents": [
-                        _agent_state(agent, i, log_path, update + 1) for i, agent in enumerate(agents)
+                        agent_state(agent, i, log_path, update + 1) for i, agent in enumerate(agents)
                     ],
                     "torch_rng": torch.get_rng_state(),
                     "env_rng": venv.rng_state,
@@ -393,6 +374,7 @@ def train(
                     "wall_times": json.dumps(wall_times),
                 }
                 save_checkpoint(ckpt_path, payload)
+                prune_agent_folders(log_path, update + 1, keep_agent_folders)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(r0=f"{row['reward_0']:.3f}", r1=f"{row['reward_1']:.3f}")
@@ -401,6 +383,7 @@ def train(
             if on_batches is not None:
                 on_batches(update + 1, batches, row)
     finally:
+        restore_torch()
         if bar is not None:
             bar.close()
         logs.close()

@@ -4,8 +4,10 @@
     lola-watch --agent-0 greedy --agent-1 own-coin --window
     lola-watch --agent-0 PATH --agent-1 greedy --episodes 200     # evaluation only
 
-An agent is a fixed strategy (``random``, ``greedy``, ``own-coin``, ``tft-coin``) or a
-checkpoint folder saved by a learner (see :func:`lola_agents.agents.load_agent`).
+An agent is a coin-game fixed strategy (``random-coin`` or its old name ``random``,
+``greedy``, ``own-coin``, ``tft-coin``: the names of :data:`lola_agents.agents.AGENTS`) or a
+checkpoint folder saved by a learner (see :func:`lola_agents.agents.load_agent`). A corrupt
+or mismatched checkpoint is reported with the file and the problem (exit status 2).
 Besides the rendered episode it prints the evaluation metrics of
 ``--episodes`` games (reward per step, own-coin rate, pickups per step).
 """

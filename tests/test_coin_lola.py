@@ -14,10 +14,10 @@ from lola_agents.coin_lola import (
     PolicyView,
     preset,
 )
-from lola_agents.learners.adalign import aligned_advantages
 from lola_agents.coin_policies import CoinConvGRU, CoinMLP, canonical_obs
 from lola_agents.estimators import dependency_decay_matrix, loaded_dice_objective
 from lola_agents.fixed import GreedyCoinAgent
+from lola_agents.learners.adalign import aligned_advantages
 from lola_agents.rollout import collect
 
 STEPS, GAMES = 6, 8

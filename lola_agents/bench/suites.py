@@ -157,13 +157,10 @@ H2H_EPISODES = {"tiny": 8, "quick": 64, "paper": 256}
 def make_matrix_agent(name: str, seed: int, updates: int):
     """A fixed strategy, or the final policy of an exact learner's IPD self-play run ``seed``."""
     from lola_agents import fixed
+    from lola_agents.agents import AGENTS, make_agent
 
-    if name == "AllC":
-        return fixed.AlwaysCooperate(seed=seed)
-    if name == "AllD":
-        return fixed.AlwaysDefect(seed=seed)
-    if name == "TFT":
-        return fixed.TitForTat(seed=seed)
+    if name in AGENTS and AGENTS[name].kind == "fixed":
+        return make_agent(name, "ipd_v0", seed=seed)
     if name.endswith("-Ex"):
         return fixed.Memory1Agent(exact_final_probabilities(name[:-3], seed, updates), seed=seed)
     raise ValueError(f"unknown head-to-head agent {name!r}; known: {list(H2H_AGENTS)}")

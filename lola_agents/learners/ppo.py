@@ -35,10 +35,9 @@ other's.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,7 @@ from torch import nn
 
 import coin_game_env
 from lola_agents.metrics import batch_reward_per_step
-from lola_agents.rollout import Agent, BaseAgent, Batch, read_config
+from lola_agents.rollout import Agent, BaseAgent, Batch
 
 POLICY_FILE = "policy.pt"
 
@@ -401,14 +400,14 @@ class PPOAgent(BaseAgent):
             "n_updates": int(self.model._n_updates),
         }
 
-    def save(self, path: str | Path) -> None:
-        """``path/config.json`` (config, spaces) + ``path/policy.pt`` (policy and
-        optimiser state dicts, sampling generator state)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        payload = {"class": type(self).__name__, "config": self.config_json()}
-        (path / self.CONFIG_FILE).write_text(json.dumps(payload, indent=2))
-        tensors = {
+    # Keys of the saved config (checked on load by lola_agents.checkpoint).
+    CONFIG_KEYS = frozenset({"ppo_config", "observation_space", "action_space", "num_envs",
+                             "num_timesteps", "n_updates"})
+    STATE_FILE = POLICY_FILE
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Policy and optimiser state dicts, sampling generator state (``policy.pt``)."""
+        return {
             "policy": self.model.policy.state_dict(),
             "optimizer": self.model.policy.optimizer.state_dict(),
             "sampling_generator": self._sampling.get_state(),
@@ -416,28 +415,43 @@ class PPOAgent(BaseAgent):
                 self._shuffle_rng.integers(2**62, size=1), dtype=torch.int64
             ),
         }
-        torch.save(tensors, path / POLICY_FILE)
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        self.model.policy.load_state_dict(state["policy"])
+        self.model.policy.optimizer.load_state_dict(state["optimizer"])
+        self._sampling.set_state(state["sampling_generator"])
+        self._shuffle_rng = np.random.default_rng(int(state["shuffle_rng"][0]))
+
+    def save(self, path: str | Path) -> None:
+        """``path/config.json`` (config, spaces) + ``path/policy.pt`` (policy and
+        optimiser state dicts, sampling generator state)."""
+        from lola_agents.checkpoint import write_agent_folder
+
+        write_agent_folder(path, type(self).__name__, self.config_json(), POLICY_FILE, self.checkpoint_state())
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> PPOAgent:
+        """A fresh agent from a saved config (keys checked against :data:`CONFIG_KEYS`)."""
+        known = {f.name for f in fields(PPOConfig)}
+        saved = config["ppo_config"]
+        if not isinstance(saved, dict) or set(saved) != known:
+            got = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+            raise ValueError(f"ppo_config must have exactly the keys {sorted(known)}, got {got}")
+        agent = cls(space_from_json(config["observation_space"]), space_from_json(config["action_space"]),
+                    int(config["num_envs"]), PPOConfig(**saved))
+        agent.model.num_timesteps = int(config["num_timesteps"])
+        agent.model._n_updates = int(config["n_updates"])
+        return agent
 
     @classmethod
     def load(cls, path: str | Path, log_dir: str | Path | None = None) -> PPOAgent:
-        """Rebuild an agent written by :meth:`save` (``torch.load(weights_only=True)``)."""
-        payload = read_config(path, cls.__name__)
-        cfg = payload["config"]
-        try:
-            config = PPOConfig(**cfg["ppo_config"])
-            obs_space = space_from_json(cfg["observation_space"])
-            act_space = space_from_json(cfg["action_space"])
-            num_envs = int(cfg["num_envs"])
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"corrupt PPOAgent checkpoint {path}: {err}") from err
-        agent = cls(obs_space, act_space, num_envs, config, log_dir)
-        tensors = torch.load(Path(path) / POLICY_FILE, weights_only=True, map_location="cpu")
-        agent.model.policy.load_state_dict(tensors["policy"])
-        agent.model.policy.optimizer.load_state_dict(tensors["optimizer"])
-        agent._sampling.set_state(tensors["sampling_generator"])
-        agent._shuffle_rng = np.random.default_rng(int(tensors["shuffle_rng"][0]))
-        agent.model.num_timesteps = int(cfg.get("num_timesteps", 0))
-        agent.model._n_updates = int(cfg.get("n_updates", 0))
+        """Rebuild an agent written by :meth:`save` (every file checked by
+        :func:`lola_agents.checkpoint.load_agent_folder`; a ValueError names a bad file)."""
+        from lola_agents.checkpoint import load_agent_folder
+
+        agent = load_agent_folder(path, expected=cls)
+        if log_dir is not None:
+            agent.set_log_dir(log_dir)
         return agent
 
     @classmethod
