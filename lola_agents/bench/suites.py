@@ -2,7 +2,11 @@
 
 Each suite turns (scale, seeds) into tasks and runs one task, returning
 per-seed metrics (lists aligned with ``task.seeds``) and per-update curves.
-Metric names end in ``_0``/``_1`` for the seat. Scales: ``tiny`` (a smoke test
+Metric names end in ``_0``/``_1`` for the seat. Every suite whose learners sample
+the game also returns the curves ``env_steps`` (game steps of all games played so
+far, i.e. steps per update x updates) and ``wall_time_s`` (seconds since training
+began), aligned with its other curves, so the report can draw all learners of a
+game on one axis; exact learners take no environment steps and have neither. Scales: ``tiny`` (a smoke test
 in seconds), ``quick`` (the default; the whole default run <= 10 minutes on a
 2-core CPU), ``paper`` (the paper's settings where they are affordable).
 """
@@ -447,7 +451,8 @@ register_suite(
         },
         notes=(
             "Rewards: mean reward per step of the final agents over fresh 150-step ipd_v0 episodes "
-            "(quick: 256 episodes); curves are per-update training batches.",
+            "(quick: 256 episodes); curves are the training batches, drawn against environment "
+            "steps and wall-clock seconds.",
             "Budgets (quick): NL-PG / LOLA-PG 4000 games x 150 steps x 50 updates (the paper uses "
             "4000 x 150 per update; fewer updates); IPPO 16 games x 150 steps x 20 updates (48k steps).",
             "%TFT as in the exact suite, on the final policy table (IPPO: its policy queried in the 5 states).",
