@@ -22,6 +22,7 @@ EXPERIMENTS = load_experiments()
 # The agent names each suite understands.
 KNOWN_AGENTS = {
     "coin_pair": {*COIN_LEARNER_KINDS, *COIN_FIXED_KINDS, "ippo"},
+    "coin_cross_play": {*COIN_LEARNER_KINDS, "ippo"},
     "exact": set(RULE_NAMES),
     "sampled_ipd": set(SAMPLED_LEARNERS),
     "ppo_baselines": {"IPPO", "PPO", "TFT", "AllD", "shared PPO"},
@@ -32,7 +33,14 @@ GAMES = {"ipd_v0", "imp_v0", "coin_game_v0", "tandem"}
 
 def test_the_recorded_studies_are_all_configs() -> None:
     suites = {e.suite for e in EXPERIMENTS.values()}
-    assert suites == {"coin_pair", "coin_reference", "exact", "sampled_ipd", "ppo_baselines"}
+    assert suites == {
+        "coin_pair",
+        "coin_cross_play",
+        "coin_reference",
+        "exact",
+        "sampled_ipd",
+        "ppo_baselines",
+    }
     assert sum(e.suite == "coin_pair" for e in EXPERIMENTS.values()) == 52
     assert len(EXPERIMENTS["exact-learners"].pairs) == 36
     assert EXPERIMENTS["exact-learners"].games == ("ipd_v0", "imp_v0")

@@ -50,6 +50,7 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "sampled_ipd": {"updates": 2, "num_envs": 16, "eval_episodes": 4},
     "coin": {"updates": 1, "num_envs": 8, "eval_episodes": 4, "ppo_game_steps": 800},
     "coin_pair": {"updates": 1, "num_envs": 8, "eval_episodes": 4},
+    "coin_cross_play": {"updates": 1, "num_envs": 8, "eval_episodes": 4},
     "coin_reference": {"eval_episodes": 4},
     "ppo_baselines": {
         "updates": 1,

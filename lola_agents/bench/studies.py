@@ -225,16 +225,23 @@ def coin_pair_metrics(evaluation: dict[str, Any], kinds: list[str]) -> dict[str,
     return metrics
 
 
-def _coin_pair_run(task: Task) -> dict[str, Any]:
+def train_coin_pair(
+    kinds: list[str], seed: int, s: dict[str, Any]
+) -> tuple[list[Any], CoinCurves, dict[str, Any], float]:
+    """Train a coin-game pair of agent ``kinds`` (seat 0, seat 1) as a ``coin_pair`` config says.
+
+    ``s``: ``preset``, ``updates``, ``num_envs``, optional ``overrides`` of the learner
+    config and ``population`` (``greedy_fraction``, ``no_shaping_vs_greedy``,
+    ``past_self_fraction``, ``past_self_every``, ``past_self_size``). Agent seeds are
+    ``2 * seed + seat``; stand-ins draw from ``1000 + seed``.
+    Returns (agents, their curves, the env options, training seconds).
+    """
     import torch
 
-    from lola_agents.coin_lola import CoinLOLAAgent, preset
+    from lola_agents.coin_lola import preset
     from lola_agents.population import with_greedy_stand_ins, with_past_self_stand_ins
     from lola_agents.trainer import train
 
-    (seed,) = task.seeds
-    s = task.settings
-    kinds = list(task.agents)
     torch.set_num_threads(int(s.get("threads", 1)))
     overrides = dict(s.get("overrides", {}))
     setting = preset(s["preset"], **overrides)
@@ -279,7 +286,17 @@ def _coin_pair_run(task: Task) -> dict[str, Any]:
         env_options=env_options,
         on_update=curves.trainer_row,
     )
-    train_seconds = time.perf_counter() - curves.start
+    return agents, curves, env_options, time.perf_counter() - curves.start
+
+
+def _coin_pair_run(task: Task) -> dict[str, Any]:
+    from lola_agents.coin_lola import CoinLOLAAgent
+
+    (seed,) = task.seeds
+    s = task.settings
+    kinds = list(task.agents)
+    agents, curves, env_options, train_seconds = train_coin_pair(kinds, seed, s)
+    updates = int(s["updates"])
     if task.checkpoint_dir:
         for i, agent in enumerate(agents):
             inner = agent.agent if isinstance(agent, CoinMetrics) else agent
@@ -323,6 +340,61 @@ register_suite(
             "seed 12345; fixed opponents: greedy and own-coin-only (lola_agents.fixed).",
             "vs-greedy reward is the learner's reward per step in that seat; takes-other-coin after a "
             "theft is lola_agents.evaluation.retaliation of the learner.",
+        ),
+    )
+)
+
+
+# --------------------------------------------------------------------------- coin cross-play
+CROSS_PLAY_EVAL_SEED = 777  # + seed, as recorded
+
+
+def _coin_cross_play_run(task: Task) -> dict[str, Any]:
+    """Two self-play pairs of the same seed (kinds A and B), then A's player_0 against B's
+    player_1 and B's player_0 against A's player_1."""
+    from lola_agents.evaluation import evaluate
+
+    (seed,) = task.seeds
+    s = task.settings
+    kind_a, kind_b = task.agents
+    a, curves, env_options, _ = train_coin_pair([kind_a, kind_a], seed, s)
+    b, _, _, _ = train_coin_pair(
+        [kind_b, kind_b], seed, {**s, "overrides": s.get("opponent_overrides", {})}
+    )
+    episodes = int(s.get("eval_episodes", COIN_PAIR_EVAL_EPISODES))
+    metrics: dict[str, float] = {}
+    for a_seat, (x, y) in ((0, (a[0], b[1])), (1, (b[0], a[1]))):
+        r = evaluate(
+            "coin_game_v0", x, y, episodes=episodes, seed=CROSS_PLAY_EVAL_SEED + seed, **env_options
+        )
+        b_seat = 1 - a_seat
+        metrics[f"a_reward_as_player_{a_seat}"] = r["reward_per_step"][a_seat]
+        metrics[f"b_reward_vs_a_as_player_{a_seat}"] = r["reward_per_step"][b_seat]
+        metrics[f"a_own_coin_as_player_{a_seat}"] = r[f"player_{a_seat}"]["own_coin_rate"]
+        metrics[f"b_own_coin_vs_a_as_player_{a_seat}"] = r[f"player_{b_seat}"]["own_coin_rate"]
+    return {
+        "metrics": {k: [v] for k, v in metrics.items()},
+        "curves": {k: [v] for k, v in curves.values.items()},
+    }
+
+
+register_suite(
+    Suite(
+        name="coin_cross_play",
+        description="coin-game cross-play: a learner pair and an opponent pair (e.g. IPPO) trained in self-play with the same seed, then each learner against the other kind in the other seat",
+        make_tasks=lambda scale, seeds: [],  # experiment configs only
+        run=_coin_cross_play_run,
+        headline=(
+            "a_reward_as_player_0",
+            "b_reward_vs_a_as_player_0",
+            "a_reward_as_player_1",
+            "b_reward_vs_a_as_player_1",
+            "a_own_coin_as_player_0",
+            "b_own_coin_vs_a_as_player_0",
+        ),
+        notes=(
+            "a = the first learner of the pairing, b = the second; evaluation seed 777 + seed, "
+            "1000 episodes unless the config says.",
         ),
     )
 )
