@@ -353,7 +353,7 @@ def test_shaping_clip_bounds_the_lola_term() -> None:
 @pytest.mark.parametrize(("folder", "method", "min_own_coin"),
                          [("adalign-fast-250", "advantage_alignment", 0.95), ("lola-dice-ps-250", "lola_dice", 0.7)])
 def test_shipped_shaping_pairs_pick_their_own_colour(folder: str, method: str, min_own_coin: float) -> None:
-    """The shipped AdAlign and LOLA-DiCE-PS checkpoints (benchmarks/ship_checkpoints.py) load and reciprocate."""
+    """The shipped AdAlign and LOLA-DiCE-PS checkpoints (lola_agents/checkpoints/coin) load and reciprocate."""
     from lola_agents.agents import load_agent
     from lola_agents.bench.suites import shipped_checkpoint_dir
     from lola_agents.evaluation import evaluate

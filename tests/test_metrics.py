@@ -173,12 +173,13 @@ def test_t_interval_by_hand():
 
 
 def test_coin_report_interval_uses_the_t_quantile_not_1_96():
-    from benchmarks.coin_report import interval
+    # The coin report (bench.report.summarize_coin_records) summarises seeds with describe.
+    from lola_agents.metrics import describe
 
     values = [float(v) for v in range(1, 12)]  # 10 degrees of freedom: the old copy used 1.96
-    ci = interval(values)
-    assert ci["high"] - ci["mean"] == pytest.approx(2.2281, abs=1e-4)
-    assert ci["n"] == 11 and interval([])["n"] == 0 and math.isnan(interval([2.0])["high"])
+    ci = describe(values)
+    assert ci["ci95"][1] - ci["mean"] == pytest.approx(2.2281, abs=1e-4)
+    assert ci["n"] == 11 and describe([])["n"] == 0 and describe([2.0])["ci95"] is None
 
 
 # Wilson intervals without continuity correction, Newcombe (1998), Statistics in Medicine 17, Table I.

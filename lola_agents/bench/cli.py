@@ -4,7 +4,10 @@
     lola-bench --scale paper --seeds 50         # the paper's settings (hours)
     lola-bench --suite exact --suite head_to_head --out results/mine
     lola-bench --backend ray [--address HOST:PORT]
-    lola-bench --list                           # suites and what they run
+    lola-bench --experiment coin-aa-aa          # a named experiment config (TOML, see --list)
+    lola-bench --experiment coin-aa-aa --scale tiny   # the same config at a smoke-test budget
+    lola-bench --list                           # suites, experiments and what they run
+    lola-bench --ship runs/x/checkpoints/coin_pair/coin-aa-aa-seed0 adalign-new   # ship a trained pair
 
 The output folder gets one JSON per task (``runs/``), ``summary.json`` (schema
 in :mod:`lola_agents.bench.report`), ``report.md``, PNG figures and the
@@ -69,11 +72,17 @@ def prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
 def build_tasks(
     suites: list[str], scale: str, seeds: list[int] | None, out: Path
 ) -> list[dict[str, Any]]:
+    return finish_tasks(
+        [task for name in suites for task in get_suite(name).make_tasks(scale, seeds)], out
+    )
+
+
+def finish_tasks(planned: list[Task], out: Path) -> list[dict[str, Any]]:
+    """Give each task its checkpoint folder under ``out``; check keys are unique."""
     tasks: list[dict[str, Any]] = []
-    for name in suites:
-        for task in get_suite(name).make_tasks(scale, seeds):
-            task.checkpoint_dir = str(out / "checkpoints" / task.key)
-            tasks.append(task.to_dict())
+    for task in planned:
+        task.checkpoint_dir = str(out / "checkpoints" / task.key)
+        tasks.append(task.to_dict())
     keys = [Task(**t).key for t in tasks]
     if len(set(keys)) != len(keys):
         raise RuntimeError("two tasks share one key; suite definitions must give unique groups")
@@ -137,7 +146,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--overwrite", action="store_true", help="move an existing --out aside, then run"
     )
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    parser.add_argument("--list", action="store_true", help="list the suites and exit")
+    parser.add_argument(
+        "--experiment",
+        action="append",
+        help="named experiment config to run (repeatable; lola_agents/bench/experiments/*.toml); "
+        "runs as configured, or shrunk with --scale tiny",
+    )
+    parser.add_argument(
+        "--ship",
+        nargs=2,
+        metavar=("CHECKPOINT_DIR", "NAME"),
+        help="copy a trained pair of a finished run (<out>/checkpoints/<suite>/<task>) into "
+        "lola_agents/checkpoints/coin/NAME with its provenance, then exit",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list the suites and experiments and exit"
+    )
     args = parser.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
@@ -145,27 +169,52 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--workers must be >= 1, got {args.workers}")
     if args.address and args.backend != "ray":
         parser.error("--address goes with --backend ray")
+    if args.experiment and args.suite:
+        parser.error("--experiment and --suite exclude each other; run them separately")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.ship:
+        from lola_agents.bench.experiments import ship_checkpoint
+
+        try:
+            target = ship_checkpoint(Path(args.ship[0]), args.ship[1])
+        except (ValueError, FileExistsError) as err:
+            print(f"lola-bench: {err}", file=sys.stderr)
+            return 2
+        print(f"lola-bench: shipped {target}")
+        return 0
     if args.list:
         get_suite(DEFAULT_SUITES[0])  # registers the built-in suites
         for suite in SUITES.values():
             print(f"{suite.name:<14} {suite.description}")
+        from lola_agents.bench.experiments import list_lines
+
+        print("\nexperiments (lola-bench --experiment NAME):")
+        print("\n".join(list_lines()))
         return 0
     suite_names = list(dict.fromkeys(args.suite or DEFAULT_SUITES))
+    seeds = list(range(args.seeds)) if args.seeds else None  # None: each suite's default
     try:
+        if args.experiment:
+            from lola_agents.bench.experiments import experiment_tasks
+
+            experiment_names = list(dict.fromkeys(args.experiment))
+            planned = experiment_tasks(experiment_names, args.scale, seeds)
+            suite_names = list(dict.fromkeys(t.suite for t in planned))
         for name in suite_names:
             get_suite(name)
-    except KeyError as err:
+    except (KeyError, ValueError) as err:
         print(f"lola-bench: {err.args[0]}", file=sys.stderr)
         return 2
-    seeds = list(range(args.seeds)) if args.seeds else None  # None: each suite's default
     out = args.out or Path("runs") / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     prepare_out_dir(out, args.resume, args.overwrite)
-    tasks = build_tasks(suite_names, args.scale, seeds, out)
+    if args.experiment:
+        tasks = finish_tasks(planned, out)
+    else:
+        tasks = build_tasks(suite_names, args.scale, seeds, out)
 
     results: list[dict[str, Any]] = []
     todo = []
@@ -207,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "backend": args.backend,
         "seeds": seeds if seeds is not None else "each suite's default for the scale",
         "suites": suite_names,
+        **({"experiments": list(dict.fromkeys(args.experiment))} if args.experiment else {}),
         "machine": machine_info(),
         "wall_time_s": wall,
         "groups": merge_groups(sorted(results, key=lambda r: tasks.index(r["task"]))),

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from lola_agents.bench.core import get_suite, slug
-from lola_agents.metrics import describe_metric, format_share
+from lola_agents.metrics import describe, describe_metric, format_share
 
 SCHEMA_VERSION = 1
 MATRIX_STATES = ("start", "CC", "CD", "DC", "DD")  # display order of the bars
@@ -171,22 +171,24 @@ def write_figures(summary: dict[str, Any], out_dir: Path) -> list[str]:
     for group in summary["groups"]:
         by_suite[group["suite"]].append(group)
 
+    _common_axis_figures(summary["groups"], save, plt)
     for suite_name, groups in by_suite.items():
-        # Learning curves: mean over seeds with a band of one standard deviation.
-        curve_names = list(dict.fromkeys(c for g in groups for c in g["curves"]))
+        # Exact learners take no environment steps: their curves are drawn per update.
+        stepless = [g for g in groups if g["curves"] and "env_steps" not in g["curves"]]
+        curve_names = list(dict.fromkeys(c for g in stepless for c in g["curves"]))
         for curve in curve_names:
             fig, ax = plt.subplots(figsize=(6.5, 4))
-            for g in groups:
+            for g in stepless:
                 runs = [r for r in g["curves"].get(curve, []) if r]
                 if not runs:
                     continue
                 length = min(len(r) for r in runs)
                 data = np.array([r[:length] for r in runs], dtype=float)
                 mean, std = np.nanmean(data, axis=0), np.nanstd(data, axis=0)
-                x = np.arange(1, length + 1)
+                x = np.arange(length)
                 ax.plot(x, mean, label=g["group"])
                 ax.fill_between(x, mean - std, mean + std, alpha=0.2)
-            ax.set_xlabel("update")
+            ax.set_xlabel("update (exact gradients: no environment steps)")
             ax.set_ylabel(curve.replace("_", " "))
             ax.set_title(f"{suite_name}: {curve.replace('_', ' ')} (mean ± std over seeds)")
             ax.legend(fontsize=7)
@@ -238,3 +240,163 @@ def write_figures(summary: dict[str, Any], out_dir: Path) -> list[str]:
             fig.colorbar(image, ax=ax)
             save(fig, f"{suite_name}-heatmap")
     return written
+
+
+# Curves drawn on the common axis, in this order, where any learner of a game has them.
+COMMON_CURVES = ("own_coin_rate", "reward_per_step_0", "reward_per_step_1")
+AXES = (
+    ("env_steps", "environment steps (all games)"),
+    ("wall_time_s", "wall-clock seconds of training"),
+)
+
+
+def mean_curve(runs: list[list[float]]) -> np.ndarray:
+    """Mean over seeds of per-update values ``[updates]`` (cut to the shortest seed)."""
+    length = min(len(r) for r in runs)
+    return np.nanmean(np.array([r[:length] for r in runs], dtype=float), axis=0)
+
+
+def _common_axis_figures(groups: list[dict[str, Any]], save: Any, plt: Any) -> None:
+    """One figure per game and curve: every learner of every suite against environment steps
+    (left) and wall-clock seconds (right), mean over seeds. Pairings without a training curve
+    in the same suites (fixed strategies, shipped agents, SB3's shared PPO) appear as dashed
+    lines at their final evaluation value of the same metric."""
+    for env_id in dict.fromkeys(g["env_id"] for g in groups):
+        on_game = [g for g in groups if g["env_id"] == env_id]
+        with_steps = [g for g in on_game if g["curves"].get("env_steps")]
+        if not with_steps:
+            continue
+        for curve in COMMON_CURVES:
+            learners = [g for g in with_steps if g["curves"].get(curve)]
+            if not learners:
+                continue
+            suites = {g["suite"] for g in learners}
+            flat = [
+                g
+                for g in on_game
+                if g["suite"] in suites
+                and not g["curves"].get(curve)
+                and (g["metrics"].get(curve) or {}).get("mean") is not None
+            ]
+            colors = plt.get_cmap("tab20")(np.linspace(0, 1, len(learners) + len(flat)))
+            fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+            for ax, (axis, label) in zip(axes, AXES, strict=True):
+                for color, g in zip(colors, learners, strict=False):
+                    if not g["curves"].get(axis):
+                        continue
+                    x, y = mean_curve(g["curves"][axis]), mean_curve(g["curves"][curve])
+                    n = min(len(x), len(y))
+                    seeds = len(g["curves"][curve])
+                    ax.plot(
+                        x[:n],
+                        y[:n],
+                        color=color,
+                        marker="o" if n < 4 else None,  # a short run still shows
+                        label=f"{g['group']} ({seeds} seeds)",
+                    )
+                for color, g in zip(colors[len(learners) :], flat, strict=True):
+                    ax.axhline(
+                        g["metrics"][curve]["mean"],
+                        color=color,
+                        ls="--",
+                        lw=0.8,
+                        label=f"{g['group']} (final evaluation)",
+                    )
+                ax.set_xlabel(label)
+                ax.grid(alpha=0.3)
+            axes[0].set_ylabel(f"{curve.replace('_', ' ')} (training batches)")
+            axes[1].legend(fontsize=6, loc="best")
+            fig.suptitle(
+                f"{env_id}: {curve.replace('_', ' ')}, every learner on one axis (mean over seeds)"
+            )
+            save(fig, f"{slug(env_id)}-{slug(curve)}")
+    return []
+
+
+# --------------------------------------------------------------------------- recorded runs
+COIN_FIXED = ("greedy", "own", "random")
+
+
+def summarize_coin_records(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tables of compact coin-pair records (``benchmarks/results/coin/records.jsonl``).
+
+    Per pairing (finished runs, all seeds): the evaluation of the pair after training
+    (own-coin rate, reward per step of each seat and their mean, training minutes, the
+    training batches' own-coin rate over the last 10% of updates); each learner against
+    greedy / own-coin-only in both seats with its retaliation; and, for a learner trained
+    against a fixed strategy, its reward and its gap to greedy vs greedy. Each cell is
+    :func:`~lola_agents.metrics.describe` over seeds (mean, std, 95% t-interval).
+    """
+    runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        if record.get("finished", record.get("evaluation") is not None):
+            runs[record["pairing"]].append(record)
+    out: dict[str, Any] = {"pairings": {}, "head_to_head": {}, "learning_against_fixed": {}}
+    for pairing, rows in sorted(runs.items()):
+        rows.sort(key=lambda r: r["seed"])
+        pair = [r["evaluation"]["pair"] for r in rows]
+        out["pairings"][pairing] = {
+            "seeds": [r["seed"] for r in rows],
+            "own_coin_rate": describe([e["own_coin_rate"] for e in pair]),
+            "reward_per_step_0": describe([e["reward_per_step"][0] for e in pair]),
+            "reward_per_step_1": describe([e["reward_per_step"][1] for e in pair]),
+            "reward_per_step_mean": describe([sum(e["reward_per_step"]) / 2 for e in pair]),
+            "train_minutes": describe([r["train_seconds"] / 60 for r in rows]),
+            "training_last_10pct_own_coin": describe(
+                [r["final_training"]["own_coin_rate"] for r in rows]
+            ),
+        }
+        cells: dict[str, list[float]] = defaultdict(list)
+        baseline = []
+        for r in rows:
+            ev = r["evaluation"]
+            baseline.append(sum(ev["greedy_vs_greedy"]["reward_per_step"]) / 2)
+            for seat in (0, 1):
+                for opponent in ("greedy", "own"):
+                    for as_seat in (0, 1):
+                        key = f"player_{seat}_vs_{opponent}_as_player_{as_seat}"
+                        if key not in ev:
+                            continue
+                        cells[f"{opponent}_as_player_{as_seat}"].append(
+                            ev[key]["reward_per_step"][as_seat]
+                        )
+                        if opponent == "greedy" and "takes_other_coin" in ev[key]:
+                            after, otherwise = ev[key]["takes_other_coin"][as_seat]
+                            cells["after_theft"].append(after)
+                            cells["otherwise"].append(otherwise)
+        if cells:
+            entry = {k: describe(v) for k, v in cells.items()}
+            entry["greedy_vs_greedy"] = describe(baseline)
+            out["head_to_head"][pairing] = entry
+        kinds = rows[0]["pair"]
+        fixed_seats = [i for i, k in enumerate(kinds) if k in COIN_FIXED]
+        if len(fixed_seats) == 1:
+            seat = 1 - fixed_seats[0]
+            ev = [r["evaluation"] for r in rows]
+            out["learning_against_fixed"][pairing] = {
+                "seat": seat,
+                "seeds": [r["seed"] for r in rows],
+                "learner": describe([e["pair"]["reward_per_step"][seat] for e in ev]),
+                "opponent": describe([e["pair"]["reward_per_step"][1 - seat] for e in ev]),
+                "minus_greedy_vs_greedy": describe(
+                    [
+                        e["pair"]["reward_per_step"][seat]
+                        - sum(e["greedy_vs_greedy"]["reward_per_step"]) / 2
+                        for e in ev
+                    ]
+                ),
+            }
+    return out
+
+
+def compact_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """``summary`` without the per-update curves: what a recorded run keeps in the repository.
+
+    The report's tables (:func:`markdown_report`) come out the same from it.
+    """
+    groups = [{k: v for k, v in g.items() if k != "curves"} for g in summary["groups"]]
+    return {
+        **summary,
+        "groups": groups,
+        "curves_dropped": "per-update curves are not kept in the repository; rerun the command to get them",
+    }

@@ -2,7 +2,11 @@
 
 Each suite turns (scale, seeds) into tasks and runs one task, returning
 per-seed metrics (lists aligned with ``task.seeds``) and per-update curves.
-Metric names end in ``_0``/``_1`` for the seat. Scales: ``tiny`` (a smoke test
+Metric names end in ``_0``/``_1`` for the seat. Every suite whose learners sample
+the game also returns the curves ``env_steps`` (game steps of all games played so
+far, i.e. steps per update x updates) and ``wall_time_s`` (seconds since training
+began), aligned with its other curves, so the report can draw all learners of a
+game on one axis; exact learners take no environment steps and have neither. Scales: ``tiny`` (a smoke test
 in seconds), ``quick`` (the default; the whole default run <= 10 minutes on a
 2-core CPU), ``paper`` (the paper's settings where they are affordable).
 """
@@ -11,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from typing import Any
 
 import numpy as np
@@ -41,14 +44,29 @@ def _none_if_nan(value: float) -> float | None:
 EXACT_UPDATES = {"tiny": 20, "quick": 200, "paper": 200}
 EXACT_PAIRS = (("NL", "NL"), ("LOLA", "LOLA"), ("SOS", "SOS"), ("LOLA", "NL"))
 EXACT_GAMES = {"ipd": "ipd_v0", "imp": "imp_v0"}
+# Exact games of an experiment config: its ``game`` (env id, or "tandem") -> lola_agents.exact game.
+EXACT_GAME_OF = {"ipd_v0": "ipd", "imp_v0": "imp", "tandem": "tandem"}
 
 
 @functools.lru_cache(maxsize=32)
-def exact_history(game: str, rule_0: str, rule_1: str, runs: int, updates: int):
-    """Exact training of ``runs`` runs (seed 0 draws them all; run k is seed k)."""
+def exact_history(
+    game: str,
+    rule_0: str,
+    rule_1: str,
+    runs: int,
+    updates: int,
+    lr: float = 1.0,
+    eta: float = 1.0,
+    init_std: float = 1.0,
+    seed: int = 0,
+):
+    """Exact training of ``runs`` runs (``seed`` draws them all; run k is seed k)."""
     from lola_agents.exact import ExactSettings, train
 
-    return train(game, rule_0, rule_1, ExactSettings(runs=runs, updates=updates, seed=0))
+    settings = ExactSettings(
+        runs=runs, updates=updates, lr=lr, eta=eta, init_std=init_std, seed=seed
+    )
+    return train(game, rule_0, rule_1, settings)
 
 
 def exact_final_probabilities(rule: str, seed: int, updates: int = 200) -> np.ndarray:
@@ -73,17 +91,43 @@ def _run_exact(task: Task) -> dict[str, Any]:
     from lola_agents.metrics import (
         action_0_probabilities,
         is_at_nash,
+        is_run_at_nash,
         is_tit_for_tat,
         reward_per_step_of_value,
+        tandem_sum,
     )
 
-    game = "ipd" if task.env_id == "ipd_v0" else "imp"
+    if task.env_id not in EXACT_GAME_OF:
+        raise ValueError(
+            f"exact suite: unknown game {task.env_id!r}; known: {sorted(EXACT_GAME_OF)}"
+        )
+    game = EXACT_GAME_OF[task.env_id]
     runs = max(task.seeds) + 1
-    history = exact_history(game, task.agents[0], task.agents[1], runs, task.settings["updates"])
+    s = task.settings
+    history = exact_history(
+        game,
+        task.agents[0],
+        task.agents[1],
+        runs,
+        s["updates"],
+        float(s.get("lr", 1.0)),
+        float(s.get("eta", 1.0)),
+        float(s.get("init_std", 1.0)),
+        int(s.get("init_seed", 0)),
+    )
     rows = np.array(task.seeds)
+    ok = ~history.diverged[rows]
+    extra = {"diverged_seeds": [int(s) for s, k in zip(rows, ok, strict=True) if not k]}
+    if game == "tandem":
+        sums = tandem_sum(history.final_params[rows])
+        return {
+            "metrics": {
+                "x_plus_y": [_none_if_nan(v) if k else None for v, k in zip(sums, ok, strict=True)]
+            },
+            "extra": extra,
+        }
     reward = reward_per_step_of_value(-history.losses[:, rows], history.gamma)  # [updates + 1, seeds, 2]
     probs = action_0_probabilities(history.final_params[rows])  # [seeds, 2, 5]
-    ok = ~history.diverged[rows]
     metrics: dict[str, list[float | None]] = {}
     for seat in (0, 1):
         metrics[f"reward_per_step_{seat}"] = [
@@ -102,17 +146,17 @@ def _run_exact(task: Task) -> dict[str, Any]:
             metrics[f"p_coop_{state}_{seat}"] = [
                 _none_if_nan(p) if k else None for p, k in zip(probs[:, seat, i], ok, strict=True)
             ]
+    if game == "imp":  # a run is at Nash when both players are
+        metrics["pct_nash_run"] = [
+            bool(f) if k else None for f, k in zip(is_run_at_nash(probs), ok, strict=True)
+        ]
     curves = {
         f"reward_per_step_{seat}": [
             [float(v) for v in reward[:, j, seat]] for j in range(len(rows))
         ]
         for seat in (0, 1)
     }
-    return {
-        "metrics": metrics,
-        "curves": curves,
-        "extra": {"diverged_seeds": [int(s) for s, k in zip(rows, ok, strict=True) if not k]},
-    }
+    return {"metrics": metrics, "curves": curves, "extra": extra}
 
 
 register_suite(
@@ -130,6 +174,7 @@ register_suite(
             "pct_tft4_1",
             "pct_nash_0",
             "pct_nash_1",
+            "x_plus_y",
         ),
         reference={
             "IPD: NL vs NL": {"reward_per_step_0": -1.98, "pct_tft_0": 20.8},
@@ -144,6 +189,8 @@ register_suite(
             "%TFT-4 (pct_tft4): the same in CC, CD, DC, DD, ignoring the start state; "
             "%Nash: all five P(heads) within 0.1 of 0.5. Shares show the percent of agents (seeds) "
             "with a 95% Wilson interval (docs/metrics.md).",
+            "Tandem game (experiment exact-learners): x + y of the final parameters; its stable "
+            "fixed points have x + y = 1.",
         ),
     )
 )
@@ -246,61 +293,132 @@ def _sampled_tasks(scale: str, seeds: list[int] | None) -> list[Task]:
     ]
 
 
+# Matrix games of the sampled suite: env id -> (lola_agents.exact payoff name, gamma).
+SAMPLED_GAMES = {"ipd_v0": ("prisoners_dilemma", 0.96), "imp_v0": ("matching_pennies", 0.9)}
+SAMPLED_LEARNERS = ("NL-PG", "LOLA-PG", "LOLA-OM", "LOLA-DiCE", "IPPO")
+
+
+def make_sampled_learner(name: str, env_id: str, seed: int, options: dict[str, Any]) -> Any:
+    """A tabular sampled learner (``SAMPLED_LEARNERS`` but IPPO) for ``env_id``.
+
+    ``options``: learner settings of an experiment config (``lookahead``, ``inner_lr``
+    for LOLA-DiCE; ``om_steps`` for LOLA-OM); gamma is the game's (0.96 IPD, 0.9 IMP).
+    """
+    gamma = SAMPLED_GAMES[env_id][1]
+    if name == "LOLA-DiCE":
+        from lola_agents.dice import LOLADiCEAgent
+
+        return LOLADiCEAgent(gamma=gamma, game=env_id, seed=seed, **options)
+    if name == "LOLA-OM":
+        from lola_agents.opponent_model import LOLAOMAgent
+
+        return LOLAOMAgent(gamma=gamma, seed=seed, **options)
+    from lola_agents.pg import LOLAPGAgent, NaivePGAgent
+
+    classes = {"NL-PG": NaivePGAgent, "LOLA-PG": LOLAPGAgent}
+    if name not in classes:
+        raise ValueError(f"unknown sampled learner {name!r}; known: {list(SAMPLED_LEARNERS)}")
+    return classes[name](gamma=gamma, seed=seed, **options)
+
+
 def _run_sampled(task: Task) -> dict[str, Any]:
+    import time
+
     from lola_agents.evaluation import evaluate
-    from lola_agents.metrics import is_tit_for_tat
+    from lola_agents.metrics import is_at_nash, is_tit_for_tat
 
     (seed,) = task.seeds
     name, settings = task.agents[0], task.settings
+    if task.env_id not in SAMPLED_GAMES:
+        raise ValueError(
+            f"sampled suite: unknown game {task.env_id!r}; known: {sorted(SAMPLED_GAMES)}"
+        )
+    start = time.perf_counter()
+    wall: list[float] = []
     if name == "IPPO":
         from lola_agents.ppo import PPOConfig, make_ippo, train
 
         agents = make_ippo(
-            "ipd_v0", settings["num_envs"], seed, PPOConfig(n_steps=150, batch_size=480)
+            task.env_id, settings["num_envs"], seed, PPOConfig(n_steps=150, batch_size=480)
         )
         history = train(
-            "ipd_v0",
+            task.env_id,
             agents,
             settings["updates"] * 150 * settings["num_envs"],
             settings["num_envs"],
             seed=seed,
+            callback=lambda *_: wall.append(time.perf_counter() - start),
         )
         curve = [[row["reward_per_step"][seat] for row in history] for seat in (0, 1)]
+        env_steps = [row["steps"] for row in history]
     else:
-        from lola_agents.pg import LOLAPGAgent, NaivePGAgent
         from lola_agents.trainer import train
 
-        cls = LOLAPGAgent if name == "LOLA-PG" else NaivePGAgent
-        agents = [cls(seed=2 * seed + seat) for seat in (0, 1)]
+        # Agent seeds: 2 * seed + seat, shifted by the config's agent_seed_offset
+        # (the recorded sampled study used 1000, apart from the env's seed stream).
+        offset = int(settings.get("agent_seed_offset", 0))
+        options = dict(settings.get("learner_options", {}))
+        agents = [
+            make_sampled_learner(name, task.env_id, 2 * seed + offset + seat, options)
+            for seat in (0, 1)
+        ]
         result = train(
-            "ipd_v0",
+            task.env_id,
             *agents,
             updates=settings["updates"],
             num_envs=settings["num_envs"],
             seed=seed,
             progress=False,
+            on_update=lambda *_: wall.append(time.perf_counter() - start),
         )
         curve = [[row[f"reward_{seat}"] for row in result.history] for seat in (0, 1)]
-    evaluation = evaluate(
-        "ipd_v0", agents[0], agents[1], episodes=settings["eval_episodes"], seed=10_000 + seed
-    )
+        env_steps = [(k + 1) * 150 * settings["num_envs"] for k in range(len(result.history))]
     metrics: dict[str, list[float | None]] = {}
-    for seat, agent in enumerate(agents):
-        metrics[f"reward_per_step_{seat}"] = [evaluation["reward_per_step"][seat]]
-        profile = memory1_profile(agent)
-        metrics[f"pct_tft_{seat}"] = [None if profile is None else bool(is_tit_for_tat(profile))]
-        metrics[f"pct_tft4_{seat}"] = [
-            None if profile is None else bool(is_tit_for_tat(profile, include_start=False))
-        ]
+    episodes = int(settings.get("eval_episodes", 0))
+    if episodes:
+        evaluation = evaluate(
+            task.env_id, agents[0], agents[1], episodes=episodes, seed=10_000 + seed
+        )
+    tail = 5  # the recorded studies' "sampled" column: mean of the last 5 training batches
+    profiles = [memory1_profile(agent) for agent in agents]
+    for seat, profile in enumerate(profiles):
+        if episodes:
+            metrics[f"reward_per_step_{seat}"] = [evaluation["reward_per_step"][seat]]
+        metrics[f"sampled_reward_last5_{seat}"] = [float(np.mean(curve[seat][-tail:]))]
+        # Shares: one flag per seed (None without a policy table), summarised with a Wilson interval.
+        if task.env_id == "ipd_v0":
+            tests = {"pct_tft": lambda p: is_tit_for_tat(p),
+                     "pct_tft4": lambda p: is_tit_for_tat(p, include_start=False)}
+        else:
+            tests = {"pct_nash": is_at_nash}
+        for key, test in tests.items():
+            metrics[f"{key}_{seat}"] = [None if profile is None else bool(test(profile))]
         for i, state in enumerate(STATES):
             metrics[f"p_coop_{state}_{seat}"] = [None if profile is None else float(profile[i])]
+    if all(hasattr(a, "policy") and hasattr(a.policy, "logits") for a in agents):
+        exact = exact_reward_per_step(agents, task.env_id)
+        for seat in (0, 1):
+            metrics[f"exact_reward_per_step_{seat}"] = [exact[seat]]
     if task.checkpoint_dir:
         for seat, agent in enumerate(agents):
             agent.save(f"{task.checkpoint_dir}/player_{seat}")
-    return {
-        "metrics": metrics,
-        "curves": {f"reward_per_step_{seat}": [curve[seat]] for seat in (0, 1)},
-    }
+    curves = {f"reward_per_step_{seat}": [curve[seat]] for seat in (0, 1)}
+    curves["env_steps"] = [env_steps]
+    curves["wall_time_s"] = [wall]
+    return {"metrics": metrics, "curves": curves}
+
+
+def exact_reward_per_step(agents: list[Any], env_id: str) -> list[float]:
+    """``(1 - gamma) V`` of two tabular policies (exact value; ``policy.logits`` ``[5]`` each)."""
+    import torch
+
+    from lola_agents import metrics
+    from lola_agents.exact import iterated_game_values
+
+    payoffs, gamma = SAMPLED_GAMES[env_id]
+    logits = torch.stack([a.policy.logits.detach().double() for a in agents])  # [2, 5]
+    values = iterated_game_values(logits[0:1], logits[1:2], payoffs, gamma)
+    return [float(metrics.reward_per_step(float(v), gamma)) for v in values]
 
 
 register_suite(
@@ -310,7 +428,14 @@ register_suite(
         make_tasks=_sampled_tasks,
         run=_run_sampled,
         headline=(
-            "reward_per_step_0", "reward_per_step_1", "pct_tft_0", "pct_tft_1", "pct_tft4_0", "pct_tft4_1"
+            "reward_per_step_0",
+            "reward_per_step_1",
+            "pct_tft_0",
+            "pct_tft_1",
+            "pct_tft4_0",
+            "pct_tft4_1",
+            "exact_reward_per_step_0",
+            "pct_nash_0",
         ),
         reference={
             "NL-PG vs NL-PG": {"reward_per_step_0": -1.98, "pct_tft_0": 20.0},
@@ -318,7 +443,8 @@ register_suite(
         },
         notes=(
             "Rewards: mean reward per step of the final agents over fresh 150-step ipd_v0 episodes "
-            "(quick: 256 episodes); curves are per-update training batches.",
+            "(quick: 256 episodes); curves are the training batches, drawn against environment "
+            "steps and wall-clock seconds.",
             "Budgets (quick): NL-PG / LOLA-PG 4000 games x 150 steps x 50 updates (the paper uses "
             "4000 x 150 per update; fewer updates); IPPO 16 games x 150 steps x 20 updates (48k steps).",
             "%TFT and %TFT-4 as in the exact suite, on the final policy table (IPPO: its policy queried "
@@ -331,9 +457,12 @@ register_suite(
 # --------------------------------------------------------------------------- coin game
 COIN_AGENTS = ("LOLA-DiCE", "LOLA-DiCE-PS", "AdAlign", "NL-PG", "IPPO", "shared PPO", "greedy")
 # The learners of coin_lola: (preset, method) of each.
-COIN_LEARNERS = {"LOLA-DiCE": ("fast", "lola_dice"), "LOLA-DiCE-PS": ("lola_policy", "lola_dice"),
-                 "AdAlign": ("adalign", "advantage_alignment"),
-                 "NL-PG": ("fast", "naive")}
+COIN_LEARNERS = {
+    "LOLA-DiCE": ("fast", "lola_dice"),
+    "LOLA-DiCE-PS": ("lola_policy", "lola_dice"),
+    "AdAlign": ("adalign", "advantage_alignment"),
+    "NL-PG": ("fast", "naive"),
+}
 # Updates of the "fast" preset (1024 games x 50 steps each); the full preset runs 250.
 COIN_UPDATES = {"tiny": 1, "quick": 30, "paper": 250}
 COIN_SEEDS = {"tiny": 1, "quick": 2, "paper": 5}
@@ -397,12 +526,15 @@ def _coin_tasks(scale: str, seeds: list[int] | None) -> list[Task]:
 
 def _train_coin_pair(
     name: str, seed: int, settings: dict[str, Any]
-) -> tuple[list[Any], list[float], list[list[float]], dict[str, Any]]:
+) -> tuple[list[Any], dict[str, list[float]], dict[str, Any]]:
     """Train a pair of ``name`` learners.
 
-    Returns (agents, own-coin curve, reward curves per seat, the env options to play them in).
+    Returns (agents, curves, the env options to play them in). Curves (one value per
+    update): ``env_steps`` (game steps of all games so far), ``wall_time_s``,
+    ``own_coin_rate`` and ``reward_per_step_0/1`` of the training batches; empty for
+    shared PPO, which trains inside SB3's own loop.
     """
-    from lola_agents.metrics import joint_own_coin_rate
+    from lola_agents.bench.studies import CoinCurves
 
     env_options = settings["env_options"]
     steps, games, updates = env_options["max_cycles"], settings["num_envs"], settings["updates"]
@@ -413,7 +545,8 @@ def _train_coin_pair(
         preset_name, method = COIN_LEARNERS[name]
         config = preset(preset_name, method=method).agent
         agents = [CoinLOLAAgent(config, seed=2 * seed + seat) for seat in (0, 1)]
-        result = train(
+        curves = CoinCurves(games * steps)
+        train(
             "coin_game_v0",
             *agents,
             updates=updates,
@@ -422,10 +555,9 @@ def _train_coin_pair(
             seed=seed,
             progress=False,
             env_options=env_options,
+            on_update=curves.trainer_row,
         )
-        own = [row.get("agent0/own_coin_rate", math.nan) for row in result.history]
-        rewards = [[row[f"reward_{seat}"] for row in result.history] for seat in (0, 1)]
-        return agents, own, rewards, env_options
+        return agents, curves.values, env_options
     from lola_agents.ppo import PPOConfig, make_ippo
     from lola_agents.ppo import train as train_ppo
 
@@ -438,24 +570,19 @@ def _train_coin_pair(
         agent, _ = train_shared_ppo(
             "coin_game_v0", total_steps, games, seed=seed, config=config, **env_options
         )
-        return [agent, agent], [], [[], []], shared_env_options("coin_game_v0", env_options)
+        return [agent, agent], {}, shared_env_options("coin_game_v0", env_options)
     agents = make_ippo("coin_game_v0", games, seed, config, **env_options)
-    own: list[float] = []
-    history = train_ppo(
+    curves = CoinCurves(games * steps)
+    train_ppo(
         "coin_game_v0",
         agents,
         total_steps,
         games,
         seed=seed,
-        callback=lambda update, batches, stats: own.append(joint_own_coin_rate(batches)),
+        callback=curves.ppo_record,
         **env_options,
     )
-    return (
-        agents,
-        own,
-        [[row["reward_per_step"][seat] for row in history] for seat in (0, 1)],
-        env_options,
-    )
+    return agents, curves.values, env_options
 
 
 def _run_coin(task: Task) -> dict[str, Any]:
@@ -465,8 +592,7 @@ def _run_coin(task: Task) -> dict[str, Any]:
     (seed,) = task.seeds
     settings = dict(task.settings)
     name = task.agents[0]
-    own_curve: list[float] = []
-    reward_curves: list[list[float]] = [[], []]
+    curves: dict[str, list[float]] = {}
     if "checkpoint" in settings:
         folder = shipped_checkpoint_dir(settings["checkpoint"])
         agents = [load_agent(str(folder / f"player_{seat}")) for seat in (0, 1)]
@@ -477,9 +603,7 @@ def _run_coin(task: Task) -> dict[str, Any]:
 
         agents = [GreedyCoinAgent(seed=2 * seed + seat) for seat in (0, 1)]
     else:
-        agents, own_curve, reward_curves, settings["env_options"] = _train_coin_pair(
-            name, seed, settings
-        )
+        agents, curves, settings["env_options"] = _train_coin_pair(name, seed, settings)
         if task.checkpoint_dir:
             from pathlib import Path
 
@@ -502,10 +626,7 @@ def _run_coin(task: Task) -> dict[str, Any]:
         "reward_per_step_0": [result["reward_per_step"][0]],
         "reward_per_step_1": [result["reward_per_step"][1]],
     }
-    curves = {"own_coin_rate": [own_curve]} if own_curve else {}
-    if reward_curves[0]:
-        curves["reward_per_step_0"] = [reward_curves[0]]
-    return {"metrics": metrics, "curves": curves}
+    return {"metrics": metrics, "curves": {k: [v] for k, v in curves.items() if v}}
 
 
 register_suite(
@@ -515,7 +636,10 @@ register_suite(
         make_tasks=_coin_tasks,
         run=_run_coin,
         headline=("own_coin_rate", "reward_per_step_0", "reward_per_step_1", "pickups_per_step"),
-        reference={"LOLA-DiCE vs LOLA-DiCE": {"own_coin_rate": 0.82}, "AdAlign vs AdAlign": {"own_coin_rate": 0.87}},
+        reference={
+            "LOLA-DiCE vs LOLA-DiCE": {"own_coin_rate": 0.82},
+            "AdAlign vs AdAlign": {"own_coin_rate": 0.87},
+        },
         notes=(
             "Learners train at the 'fast' preset (LOLA-DiCE-PS: 'lola_policy', AdAlign: 'adalign', the same batch and network) "
             "(1024 games x 50 steps per update; quick scale: 30 updates, "
@@ -531,3 +655,7 @@ register_suite(
         ),
     )
 )
+
+
+# The suites behind the named experiment configs register themselves on import.
+from lola_agents.bench import studies  # noqa: E402,F401
