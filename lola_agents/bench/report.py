@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from lola_agents.bench.core import get_suite, slug
+from lola_agents.bench.core import AXIS_CURVES, get_suite, slug
 from lola_agents.bench.stats import describe
 
 SCHEMA_VERSION = 1
@@ -162,7 +162,9 @@ def write_figures(summary: dict[str, Any], out_dir: Path) -> list[str]:
 
     for suite_name, groups in by_suite.items():
         # Learning curves: mean over seeds with a band of one standard deviation.
-        curve_names = list(dict.fromkeys(c for g in groups for c in g["curves"]))
+        curve_names = list(
+            dict.fromkeys(c for g in groups for c in g["curves"] if c not in AXIS_CURVES)
+        )
         for curve in curve_names:
             fig, ax = plt.subplots(figsize=(6.5, 4))
             for g in groups:

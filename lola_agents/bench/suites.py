@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from coin_game_env.matrix_game import STATE_NAMES
-from lola_agents.bench.core import Suite, Task, register_suite
+from lola_agents.bench.core import Suite, Task, TrainingClock, register_suite
 
 STATES = STATE_NAMES  # memory-1 policy order = observation index: CC, CD, DC, DD, start
 
@@ -265,12 +265,14 @@ def _run_sampled(task: Task) -> dict[str, Any]:
         agents = make_ippo(
             "ipd_v0", settings["num_envs"], seed, PPOConfig(n_steps=150, batch_size=480)
         )
+        clock = TrainingClock(settings["updates"], 150 * settings["num_envs"])
         history = train(
             "ipd_v0",
             agents,
             settings["updates"] * 150 * settings["num_envs"],
             settings["num_envs"],
             seed=seed,
+            callback=clock.tick,
         )
         curve = [[row["reward_per_step"][seat] for row in history] for seat in (0, 1)]
     else:
@@ -279,6 +281,7 @@ def _run_sampled(task: Task) -> dict[str, Any]:
 
         cls = LOLAPGAgent if name == "LOLA-PG" else NaivePGAgent
         agents = [cls(seed=2 * seed + seat) for seat in (0, 1)]
+        clock = TrainingClock(settings["updates"], 150 * settings["num_envs"])
         result = train(
             "ipd_v0",
             *agents,
@@ -286,6 +289,7 @@ def _run_sampled(task: Task) -> dict[str, Any]:
             num_envs=settings["num_envs"],
             seed=seed,
             progress=False,
+            on_update=clock.tick,
         )
         curve = [[row[f"reward_{seat}"] for row in result.history] for seat in (0, 1)]
     evaluation = evaluate(
@@ -305,7 +309,10 @@ def _run_sampled(task: Task) -> dict[str, Any]:
             agent.save(f"{task.checkpoint_dir}/player_{seat}")
     return {
         "metrics": metrics,
-        "curves": {f"reward_per_step_{seat}": [curve[seat]] for seat in (0, 1)},
+        "curves": {
+            **{f"reward_per_step_{seat}": [curve[seat]] for seat in (0, 1)},
+            **clock.curves(),
+        },
     }
 
 
@@ -399,9 +406,9 @@ def _coin_tasks(scale: str, seeds: list[int] | None) -> list[Task]:
 
 
 def _train_coin_pair(
-    name: str, seed: int, settings: dict[str, Any]
+    name: str, seed: int, settings: dict[str, Any], clock: list[TrainingClock]
 ) -> tuple[list[Any], list[float], list[list[float]], dict[str, Any]]:
-    """Train a pair of ``name`` learners.
+    """Train a pair of ``name`` learners (``clock`` gets the run's :class:`TrainingClock`).
 
     Returns (agents, own-coin curve, reward curves per seat, the env options to play them in).
     """
@@ -416,6 +423,7 @@ def _train_coin_pair(
         preset_name, method = COIN_LEARNERS[name]
         config = preset(preset_name, method=method).agent
         agents = [CoinLOLAAgent(config, seed=2 * seed + seat) for seat in (0, 1)]
+        clock.append(TrainingClock(updates, steps * games))
         result = train(
             "coin_game_v0",
             *agents,
@@ -425,6 +433,7 @@ def _train_coin_pair(
             seed=seed,
             progress=False,
             env_options=env_options,
+            on_update=clock[0].tick,
         )
         own = [row.get("agent0/own_coin_rate", math.nan) for row in result.history]
         rewards = [[row[f"reward_{seat}"] for row in result.history] for seat in (0, 1)]
@@ -444,13 +453,19 @@ def _train_coin_pair(
         return [agent, agent], [], [[], []], shared_env_options("coin_game_v0", env_options)
     agents = make_ippo("coin_game_v0", games, seed, config, **env_options)
     own: list[float] = []
+    clock.append(TrainingClock(-(-total_steps // (steps * games)), steps * games))
+
+    def after_update(update: int, batches: Any, stats: Any) -> None:
+        own.append(joint_own_coin_rate(batches))
+        clock[0].tick()
+
     history = train_ppo(
         "coin_game_v0",
         agents,
         total_steps,
         games,
         seed=seed,
-        callback=lambda update, batches, stats: own.append(joint_own_coin_rate(batches)),
+        callback=after_update,
         **env_options,
     )
     return (
@@ -470,6 +485,7 @@ def _run_coin(task: Task) -> dict[str, Any]:
     name = task.agents[0]
     own_curve: list[float] = []
     reward_curves: list[list[float]] = [[], []]
+    clock: list[TrainingClock] = []
     if "checkpoint" in settings:
         folder = shipped_checkpoint_dir(settings["checkpoint"])
         agents = [load_agent(str(folder / f"player_{seat}")) for seat in (0, 1)]
@@ -481,7 +497,7 @@ def _run_coin(task: Task) -> dict[str, Any]:
         agents = [GreedyCoinAgent(seed=2 * seed + seat) for seat in (0, 1)]
     else:
         agents, own_curve, reward_curves, settings["env_options"] = _train_coin_pair(
-            name, seed, settings
+            name, seed, settings, clock
         )
         if task.checkpoint_dir:
             from pathlib import Path
@@ -508,6 +524,8 @@ def _run_coin(task: Task) -> dict[str, Any]:
     curves = {"own_coin_rate": [own_curve]} if own_curve else {}
     if reward_curves[0]:
         curves["reward_per_step_0"] = [reward_curves[0]]
+    if curves and clock:
+        curves.update(clock[0].curves())
     return {"metrics": metrics, "curves": curves}
 
 
