@@ -315,3 +315,30 @@ def test_default_worker_count_fits_the_machine_and_the_scale():
     assert default_workers(tasks, "tiny") == 1
     assert default_workers(tasks, "quick") == usable_cpus()
     assert default_workers(tasks[:1], "paper") == 1
+
+
+def test_a_failing_task_is_named_and_the_finished_ones_are_kept(tmp_path):
+    from lola_agents.bench.core import SUITES, Suite, Task, register_suite
+
+    broken = {"seed": 1}
+
+    def run(task: Task) -> dict:
+        if task.seeds[0] == broken["seed"]:
+            raise FloatingPointError("diverged")
+        return {"metrics": {"score": [float(task.seeds[0])]}}
+
+    register_suite(Suite("faulty", "test suite", lambda scale, seeds: [
+        Task("faulty", "A vs A", "ipd_v0", ["A", "A"], [s]) for s in (seeds or [0, 1, 2])
+    ], run, headline=("score",)))
+    out = tmp_path / "run"
+    args = ["--suite", "faulty", "--no-figures", "--workers", "1", "--out", str(out)]
+    try:
+        with pytest.raises(FloatingPointError, match="diverged") as failure:
+            main(args)
+        assert "lola-bench: in task faulty/a-vs-a-seed1 (A vs A, seeds [1])" in failure.value.__notes__
+        assert sorted(p.name for p in (out / "runs" / "faulty").iterdir()) == ["a-vs-a-seed0.json"]
+        broken["seed"] = None
+        assert main([*args, "--resume"]) == 0
+        assert numbers(out)["A vs A"]["score"] == [0.0, 1.0, 2.0]
+    finally:
+        SUITES.pop("faulty")

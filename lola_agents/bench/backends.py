@@ -45,7 +45,7 @@ def default_workers(tasks: list[dict[str, Any]], scale: str | None = None) -> in
     One per usable CPU and at most one per task; a single worker (in this
     process) at the ``tiny`` scale, whose tasks last about a second: there the
     start of a second process (spawn, importing torch) costs more than it saves
-    (measured: docs/benchmark.md, "Worker count").
+    (measured: docs/lola_bench.md, "Worker count").
     """
     if scale == "tiny":
         return 1
