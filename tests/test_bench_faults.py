@@ -229,16 +229,26 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
-def test_workers_and_resource_tracker_stop_when_the_parent_is_killed(tmp_path):
-    # No pipes: orphans holding them open must not hang the test, they must fail it.
-    parent = bench("--scale", "tiny", "--suite", "head_to_head", "--no-figures", "--workers", "2",
-                   "--out", str(tmp_path / "run"), output=subprocess.DEVNULL)
+@pytest.mark.parametrize("how", ["SIGKILL", "Ctrl-C"])
+def test_workers_and_resource_tracker_stop_when_the_parent_stops(tmp_path, how):
+    # No stdout pipe: orphans holding it open must not hang the test, they must fail it.
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "lola_agents.bench.cli", "--scale", "tiny", "--suite", "head_to_head",
+         "--no-figures", "--workers", "2", "--out", str(tmp_path / "run")],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C even if we ignore it
+    )
     try:
         # the resource tracker and two pool workers, in the middle of their tasks
         wait_for(lambda: (tmp_path / "run" / "runs").exists() or parent.poll() is not None,
                  what="a finished task")
         children = _children(parent.pid)
         assert parent.poll() is None and len(children) >= 3
+        if how == "Ctrl-C":
+            parent.send_signal(signal.SIGINT)
+            assert parent.wait(timeout=20) == 130  # "interrupted; finished tasks are saved"
     finally:
         parent.kill()
         parent.wait()
@@ -342,3 +352,18 @@ def test_a_failing_task_is_named_and_the_finished_ones_are_kept(tmp_path):
         assert numbers(out)["A vs A"]["score"] == [0.0, 1.0, 2.0]
     finally:
         SUITES.pop("faulty")
+
+
+def test_a_failing_task_in_the_pool_stops_the_run_with_the_task_named():
+    from lola_agents.bench.backends import run_local
+    from lola_agents.bench.core import Task
+
+    settings = {"episodes": 1, "exact_updates": 1}
+    good = [Task("head_to_head", f"AllC vs {b}", "ipd_v0", ["AllC", b], [0], settings).to_dict()
+            for b in ("AllC", "AllD")]
+    bad = Task("head_to_head", "X vs AllC", "ipd_v0", ["X", "AllC"], [0], settings).to_dict()
+    results = []
+    with pytest.raises(ValueError, match="unknown head-to-head agent 'X'") as failure:
+        run_local([bad, *good], results.append, workers=2)
+    assert "lola-bench: in task head_to_head/x-vs-allc-seed0 (X vs AllC, seeds [0])" in failure.value.__notes__
+    assert all(r["task"] in good for r in results)  # tasks that finished are handed over

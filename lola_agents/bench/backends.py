@@ -173,8 +173,10 @@ def run_local(
                 raise first_error
         except BaseException:
             # Ctrl-C or a failure: stop the workers now instead of waiting for their tasks.
+            # (ProcessPoolExecutor has no public kill before Python 3.14; shutdown forgets them.)
+            processes = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
-            for process in list(getattr(pool, "_processes", {}).values()):
+            for process in processes:
                 process.kill()
             raise
         finally:

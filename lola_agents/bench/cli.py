@@ -156,6 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     except OutputWriteError as err:
         print(err, file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            f"lola-bench: interrupted; finished tasks are saved in {out}: "
+            "run the same command with --resume to finish",
+            file=sys.stderr,
+        )
+        return 130
     finally:
         lock.release()
 
