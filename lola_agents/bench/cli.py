@@ -9,7 +9,7 @@
 The output folder gets one JSON per task (``runs/``), ``summary.json`` (schema
 in :mod:`lola_agents.bench.report`), ``report.md``, PNG figures, per-task CSV
 and TensorBoard logs (``logs/``) and the trained agents' checkpoints (layout:
-:mod:`lola_agents.bench.rundir`). An existing non-empty folder is never
+docs/lola_bench.md). An existing non-empty folder is never
 overwritten silently: pass ``--resume`` to finish an interrupted run (finished
 tasks are kept, however ``--out`` is spelled and wherever the folder moved) or
 ``--overwrite`` to move the old folder aside first. One lola-bench at a time
