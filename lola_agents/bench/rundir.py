@@ -93,8 +93,11 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         """Take the lock; ``SystemExit`` naming the holder's pid if another process has it."""
-        import fcntl
-
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock
+            warn(f"cannot lock {self.folder} on this system: do not start two runs on it")
+            return self
         path = self.folder / LOCK_FILE
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
