@@ -6,12 +6,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv test bench demo lint clean
 
+# The first set-up downloads torch and the rest (several minutes): say so, and let pip show its progress.
 $(STAMP): setup.cfg pyproject.toml
+	@echo "make: setting up $(VENV): pip installs torch 2.13.0 and the package with its dev and plot extras."
+	@echo "make: this takes several minutes the first time; pip's progress follows."
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev,plot]'
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e '.[dev,plot]'
 	touch $(STAMP)
+	@echo "make: set-up done ($(VENV))."
 
 venv: $(STAMP)
 

@@ -36,6 +36,7 @@ import math
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -466,11 +467,13 @@ def agent_state(agent: Any, index: int, log_dir: Path, update: int) -> dict[str,
     if hasattr(agent, "save") and hasattr(type(agent), "load"):
         # Agents with only save/load (e.g. the SB3 PPO adapter): a directory per checkpoint.
         name = f"agent{index}_update{update}"
-        tmp = log_dir / (name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        agent.save(tmp)
-        shutil.rmtree(log_dir / name, ignore_errors=True)
-        os.replace(tmp, log_dir / name)
+        tmp = Path(tempfile.mkdtemp(dir=log_dir, prefix=f".{name}.", suffix=".tmp"))  # unique name
+        try:
+            agent.save(tmp)
+            shutil.rmtree(log_dir / name, ignore_errors=True)
+            os.replace(tmp, log_dir / name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return {"kind": "directory", "path": name}
     raise TypeError(
         f"cannot checkpoint {type(agent).__name__}: it needs state_dict()/load_state_dict() "
@@ -508,13 +511,11 @@ def restore_agent(agent: Any, saved: dict[str, Any], log_dir: Path, file: str | 
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` to ``path.tmp``, flush to disk, then ``os.replace`` (atomic on POSIX)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """``torch.save`` to a uniquely named temporary file, flushed to disk, then ``os.replace``
+    (atomic on POSIX; see :func:`lola_agents.files.atomic_write`)."""
+    from lola_agents.files import atomic_write
+
+    atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -118,3 +118,37 @@ def test_ray_backend_gives_the_same_results_as_the_local_backend(tmp_path):
     ray_groups = {g["group"]: g["metrics"] for g in ray_summary["groups"]}
     local_groups = {g["group"]: g["metrics"] for g in local_summary["groups"]}
     assert ray_groups == local_groups and len(ray_groups) == 8
+
+
+def test_tiny_run_writes_csv_and_tensorboard_logs_on_env_steps(tiny_run):
+    import csv
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    lola_pg = next(g for g in summary["groups"] if g["group"] == "LOLA-PG vs LOLA-PG")
+    games, updates = lola_pg["settings"]["num_envs"], lola_pg["settings"]["updates"]
+    seed0 = tiny_run / "logs" / "sampled_ipd" / "lola-pg-vs-lola-pg-seed0" / "seed0"
+    with open(seed0 / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[:3] == ["update", "env_steps", "wall_time_s"]
+    assert [int(r["env_steps"]) for r in rows] == [u * games * 150 for u in range(1, updates + 1)]
+    walls = [float(r["wall_time_s"]) for r in rows]
+    assert walls == sorted(walls) and walls[0] > 0
+    recorded = lola_pg["curves"]["reward_per_step_0"][0]
+    assert [float(r["reward_per_step_0"]) for r in rows] == recorded
+    events = EventAccumulator(str(seed0 / "tb"))
+    events.Reload()
+    scalars = events.Scalars("reward_per_step_0")
+    assert [e.step for e in scalars] == [int(r["env_steps"]) for r in rows]
+    assert [e.value for e in scalars] == pytest.approx(recorded, rel=1e-6)  # float32 in the file
+    # Coin learners and IPPO log on env steps too; exact learners (no sampling) on updates.
+    ippo = tiny_run / "logs" / "coin" / "ippo-vs-ippo-seed0" / "seed0" / "progress.csv"
+    with open(ippo) as f:
+        coin_rows = list(csv.DictReader(f))
+    assert coin_rows and all(int(r["env_steps"]) == 32 * 50 * int(r["update"]) for r in coin_rows)
+    with open(tiny_run / "logs" / "exact" / "ipd-lola-vs-lola-seeds0-1" / "seed1" / "progress.csv") as f:
+        exact_rows = list(csv.DictReader(f))
+    assert [r["update"] for r in exact_rows] == [str(u) for u in range(21)]
+    assert {r["env_steps"] for r in exact_rows} == {""}
+    assert not (tiny_run / "logs" / "head_to_head").exists()  # no curves, no logs

@@ -10,16 +10,18 @@
     lola-bench --ship runs/x/checkpoints/coin_pair/coin-aa-aa-seed0 adalign-new   # ship a trained pair
 
 The output folder gets one JSON per task (``runs/``), ``summary.json`` (schema
-in :mod:`lola_agents.bench.report`), ``report.md``, PNG figures and the
-trained agents' checkpoints. An existing non-empty folder is never
+in :mod:`lola_agents.bench.report`), ``report.md``, PNG figures, per-task CSV
+and TensorBoard logs (``logs/``) and the trained agents' checkpoints (layout:
+docs/lola_bench.md). An existing non-empty folder is never
 overwritten silently: pass ``--resume`` to finish an interrupted run (finished
-tasks are kept) or ``--overwrite`` to move the old folder aside first.
+tasks are kept, however ``--out`` is spelled and wherever the folder moved) or
+``--overwrite`` to move the old folder aside first. One lola-bench at a time
+writes a folder: a second one is refused.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -28,60 +30,39 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lola_agents.bench.backends import BACKENDS, run_tasks
-from lola_agents.bench.core import SCALES, SUITES, Task, get_suite
+from lola_agents.bench.backends import BACKENDS, default_workers, run_tasks
+from lola_agents.bench.core import SCALES, SUITES, Task, get_suite, task_id
+from lola_agents.bench.progress import RunProgress
 from lola_agents.bench.report import SCHEMA_VERSION, markdown_report, merge_groups, write_figures
+from lola_agents.bench.rundir import (
+    DISK_NEARLY_FULL_BYTES,
+    OutputWriteError,
+    free_bytes,
+    load_finished,
+    log_dir,
+    open_run_folder,
+    save_result,
+    write_error_message,
+    write_task_logs,
+)
+from lola_agents.files import atomic_write_text, write_json_atomic
+
+# Kept importable from here: the bench's writes are atomic with unique temporary names.
+__all__ = ["main", "write_json_atomic"]
 
 DEFAULT_SUITES = ("exact", "sampled_ipd", "coin", "head_to_head")
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` via a temporary file and a rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False))
-    os.replace(tmp, path)
+def build_tasks(suites: list[str], scale: str, seeds: list[int] | None) -> list[dict[str, Any]]:
+    """The task dicts of ``suites``; checkpoint folders relative to the run folder."""
+    return finish_tasks([task for name in suites for task in get_suite(name).make_tasks(scale, seeds)])
 
 
-def prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Create ``out`` or check how an existing one may be reused; never delete results."""
-    if resume and overwrite:
-        raise SystemExit("lola-bench: --resume and --overwrite exclude each other; choose one")
-    if out.exists() and not out.is_dir():
-        raise SystemExit(f"lola-bench: output path {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not resume:
-        if not overwrite:
-            raise SystemExit(
-                f"lola-bench: output folder {out} is not empty; pass --resume to finish that run, "
-                "--overwrite to move it aside (it is kept), or choose another --out"
-            )
-        aside = out.with_name(f"{out.name}.old-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
-        out.rename(aside)
-        print(f"lola-bench: moved the earlier results to {aside}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise SystemExit(
-            f"lola-bench: cannot write to output folder {out}: {err.strerror}"
-        ) from err
-
-
-def build_tasks(
-    suites: list[str], scale: str, seeds: list[int] | None, out: Path
-) -> list[dict[str, Any]]:
-    return finish_tasks(
-        [task for name in suites for task in get_suite(name).make_tasks(scale, seeds)], out
-    )
-
-
-def finish_tasks(planned: list[Task], out: Path) -> list[dict[str, Any]]:
-    """Give each task its checkpoint folder under ``out``; check keys are unique."""
+def finish_tasks(planned: list[Task]) -> list[dict[str, Any]]:
+    """Give each task its checkpoint folder (relative to the run folder); check keys are unique."""
     tasks: list[dict[str, Any]] = []
     for task in planned:
-        task.checkpoint_dir = str(out / "checkpoints" / task.key)
+        task.checkpoint_dir = f"checkpoints/{task.key}"
         tasks.append(task.to_dict())
     keys = [Task(**t).key for t in tasks]
     if len(set(keys)) != len(keys):
@@ -137,7 +118,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--address", default=None, help="Ray cluster address (default: start a local Ray)"
     )
     parser.add_argument(
-        "--workers", type=int, default=None, help="local processes (default: CPU count)"
+        "--workers",
+        type=int,
+        default=None,
+        help="local processes (default: one per usable CPU and task; 1 at the tiny scale)",
     )
     parser.add_argument(
         "--resume", action="store_true", help="keep finished tasks of an interrupted run in --out"
@@ -197,12 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     suite_names = list(dict.fromkeys(args.suite or DEFAULT_SUITES))
     seeds = list(range(args.seeds)) if args.seeds else None  # None: each suite's default
+    planned: list[Task] | None = None
     try:
         if args.experiment:
             from lola_agents.bench.experiments import experiment_tasks
 
-            experiment_names = list(dict.fromkeys(args.experiment))
-            planned = experiment_tasks(experiment_names, args.scale, seeds)
+            planned = experiment_tasks(list(dict.fromkeys(args.experiment)), args.scale, seeds)
             suite_names = list(dict.fromkeys(t.suite for t in planned))
         for name in suite_names:
             get_suite(name)
@@ -210,43 +194,83 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lola-bench: {err.args[0]}", file=sys.stderr)
         return 2
     out = args.out or Path("runs") / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    prepare_out_dir(out, args.resume, args.overwrite)
-    if args.experiment:
-        tasks = finish_tasks(planned, out)
-    else:
-        tasks = build_tasks(suite_names, args.scale, seeds, out)
+    lock = open_run_folder(out, args.resume, args.overwrite)
+    try:
+        return run(args, argv, suite_names, seeds, out, planned)
+    except OutputWriteError as err:
+        print(err, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            f"lola-bench: interrupted; finished tasks are saved in {out}: "
+            "run the same command with --resume to finish",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        lock.release()
 
+
+def run(
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    suite_names: list[str],
+    seeds: list[int] | None,
+    out: Path,
+    planned: list[Task] | None = None,
+) -> int:
+    """Run the tasks of ``suite_names`` (or the ``planned`` tasks of experiments) not yet
+    finished in ``out``, then write the summary."""
+    tasks = finish_tasks(planned) if planned is not None else build_tasks(suite_names, args.scale, seeds)
     results: list[dict[str, Any]] = []
     todo = []
     for task in tasks:
-        path = out / "runs" / f"{Task(**task).key}.json"
-        if args.resume and path.exists():
-            earlier = json.loads(path.read_text())
-            if earlier.get("task") == task:
-                results.append(earlier)
-                continue
-        todo.append(task)
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        earlier = load_finished(out, task) if args.resume else None
+        if earlier is None:
+            todo.append(task)
+            continue
+        results.append(earlier)
+        if not log_dir(out, task).exists():
+            write_task_logs(out, earlier)  # runs of older versions had no logs
+    workers = args.workers or default_workers(todo, args.scale)
+    if args.backend == "local":
+        where = f"{min(workers, max(len(todo), 1))} local worker(s)"
+    else:
+        where = f"Ray ({args.address or 'local'})"
+    print(
+        f"lola-bench: {len(todo)} tasks to run ({len(results)} kept from an earlier run) "
+        f"on {where}; results in {out}",
+        flush=True,
+    )
 
     start = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]lola-bench[/bold] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=False,
-    ) as progress:
-        bar = progress.add_task(f"{len(todo)} tasks ({len(results)} kept)", total=len(todo))
+    with RunProgress(len(todo), len(results)) as progress:
 
         def on_result(result: dict[str, Any]) -> None:
-            write_json_atomic(out / "runs" / f"{Task(**result['task']).key}.json", result)
+            save_result(out, result)
             results.append(result)
-            progress.update(bar, advance=1, description=f"done: {result['task']['group']}")
+            progress.task_done(result)
 
-        run_tasks(todo, on_result, args.backend, args.workers, args.address)
+        try:
+            run_tasks(
+                todo,
+                on_result,
+                args.backend,
+                workers,
+                args.address,
+                run_dir=str(out.resolve()),
+                on_progress=progress.task_progress,
+            )
+        except OutputWriteError:
+            raise
+        except Exception as err:
+            free = free_bytes(out)
+            if free is not None and free < DISK_NEARLY_FULL_BYTES:
+                raise OutputWriteError(write_error_message(out, "a task's checkpoint", err)) from err
+            raise
     wall = time.perf_counter() - start
 
+    order = {task_id(task): i for i, task in enumerate(tasks)}
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "package_version": package_version(),
@@ -259,15 +283,18 @@ def main(argv: list[str] | None = None) -> int:
         **({"experiments": list(dict.fromkeys(args.experiment))} if args.experiment else {}),
         "machine": machine_info(),
         "wall_time_s": wall,
-        "groups": merge_groups(sorted(results, key=lambda r: tasks.index(r["task"]))),
+        "groups": merge_groups(sorted(results, key=lambda r: order[task_id(r["task"])])),
     }
-    if not args.no_figures:
-        summary["figures"] = write_figures(summary, out)
-    write_json_atomic(out / "summary.json", summary)
-    report = markdown_report(summary)
-    (out / "report.md").write_text(report)
+    try:
+        if not args.no_figures:
+            summary["figures"] = write_figures(summary, out)
+        write_json_atomic(out / "summary.json", summary)
+        report = markdown_report(summary)
+        atomic_write_text(out / "report.md", report)
+    except OSError as err:
+        raise OutputWriteError(write_error_message(out, "the summary, report or figures", err)) from err
     print(report)
-    print(f"lola-bench: wrote {out}/report.md, summary.json, runs/ and figures/ in {wall:.0f} s")
+    print(f"lola-bench: wrote {out}/report.md, summary.json, runs/, logs/ and figures/ in {wall:.0f} s")
     return 0
 
 

@@ -5,22 +5,35 @@ a list of seeds, into *tasks*: one pairing of two agents on one env id over
 one or more seeds. :func:`run_task` runs one task anywhere (this process, a
 process-pool worker or a Ray worker) and returns a JSON-ready result:
 
-    {"task": {...}, "metrics": {name: [value per seed]},
-     "curves": {name: [[value per update] per seed]}, "extra": {...}, "wall_time_s": s}
+    {"task": {...}, "task_id": str, "metrics": {name: [value per seed]},
+     "curves": {name: [[value per update] per seed]}, "extra": {...},
+     "wall_time_s": s, "started_unix": s}
 
 Results of tasks with the same ``suite`` and ``group`` are merged in the
 summary (one row of the report per group).
+
+Curves named in :data:`AXIS_CURVES` are axes, not metrics, at each point of
+the other curves: ``update`` (updates done), ``env_steps`` (game steps
+collected so far; a step of one game counts once, not once per seat) and
+``wall_time_s`` (seconds since the training started). :class:`TrainingClock` records both and reports progress inside a
+long task through :func:`report_progress`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 SCALES = ("tiny", "quick", "paper")
+AXIS_CURVES = ("update", "env_steps", "wall_time_s")
+# Task fields that hold paths: left out of a task's identity, so a moved run folder keeps its work.
+PATH_FIELDS = ("checkpoint_dir",)
 
 
 @dataclass
@@ -34,7 +47,8 @@ class Task:
         agents: names of the learners/strategies in seat 0 and seat 1.
         seeds: the seeds this task runs (batched suites run many in one task).
         settings: the suite's settings for this scale (JSON-ready).
-        checkpoint_dir: where the task may save trained agents (None: do not save).
+        checkpoint_dir: where the task may save trained agents (None: do not save);
+            relative paths are relative to the run folder.
     """
 
     suite: str
@@ -57,6 +71,17 @@ class Task:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def task_id(task: dict[str, Any]) -> str:
+    """Identity of a task dict by its content (paths left out): 16 hex digits.
+
+    Two tasks with the same suite, group, env, agents, seeds and settings get
+    the same id however the run folder is spelled or wherever it was moved.
+    """
+    content = {k: v for k, v in task.items() if k not in PATH_FIELDS}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def slug(text: str) -> str:
@@ -103,19 +128,99 @@ def get_suite(name: str) -> Suite:
     return SUITES[name]
 
 
-def run_task(task: dict[str, Any]) -> dict[str, Any]:
+# --------------------------------------------------------------------------- progress
+ProgressSink = Callable[[str, int, int], None]
+_progress_sink: ProgressSink | None = None
+_current_task: str | None = None
+_last_report = 0.0
+PROGRESS_INTERVAL_S = 1.0  # at most one message per second leaves a task; the runner throttles more
+
+
+def set_progress_sink(sink: ProgressSink | None) -> None:
+    """Route :func:`report_progress` of this process to ``sink(task_key, done, total)``."""
+    global _progress_sink
+    _progress_sink = sink
+
+
+def report_progress(done: int, total: int) -> None:
+    """Tell the runner how far the current task is: ``done`` of ``total`` units (e.g. updates).
+
+    Suites call it from their training loops; it costs nothing when no runner
+    listens and sends at most one message per second (plus the last one).
+    """
+    global _last_report
+    if _progress_sink is None or _current_task is None:
+        return
+    now = time.monotonic()
+    if done < total and now - _last_report < PROGRESS_INTERVAL_S:
+        return
+    _last_report = now
+    try:
+        _progress_sink(_current_task, int(done), int(total))
+    except Exception:  # noqa: BLE001  (progress must never break a task)
+        pass
+
+
+class TrainingClock:
+    """Env steps and wall-clock seconds at each update of one training run; reports progress.
+
+    Pass :meth:`tick` as the training loop's per-update callback (it takes and
+    ignores any arguments), then merge :meth:`curves` into the task's curves.
+
+    Args:
+        updates: updates the run will make (for progress).
+        env_steps_per_update: game steps collected per update (games x steps);
+            None where updates sample no game (exact gradients).
+    """
+
+    def __init__(self, updates: int, env_steps_per_update: int | None) -> None:
+        self.updates = updates
+        self.env_steps_per_update = env_steps_per_update
+        self.start = time.perf_counter()
+        self.env_steps: list[int] = []
+        self.wall_time_s: list[float] = []
+
+    def tick(self, *_: Any) -> None:
+        """Record one finished update."""
+        self.wall_time_s.append(time.perf_counter() - self.start)
+        if self.env_steps_per_update is not None:
+            self.env_steps.append(len(self.wall_time_s) * self.env_steps_per_update)
+        report_progress(len(self.wall_time_s), self.updates)
+
+    def curves(self) -> dict[str, list[list[float]]]:
+        """``{"update", "env_steps", "wall_time_s": [[...]]}``: one seed's axis curves."""
+        curves: dict[str, list[list[float]]] = {
+            "update": [list(range(1, len(self.wall_time_s) + 1))],
+            "wall_time_s": [list(self.wall_time_s)],
+        }
+        if self.env_steps:
+            curves["env_steps"] = [list(self.env_steps)]
+        return curves
+
+
+def run_task(task: dict[str, Any], run_dir: str | None = None) -> dict[str, Any]:
     """Run one task (a :meth:`Task.to_dict`) and return its JSON-ready result.
 
     Used unchanged by every backend, so the local pool and Ray give the same
-    numbers for the same seeds.
+    numbers for the same seeds. A relative ``checkpoint_dir`` is taken
+    relative to ``run_dir``; the result's ``task`` keeps it as given.
     """
+    global _current_task
     import torch
 
     torch.set_num_threads(1)  # one thread per task: faster for small nets, fair across workers
     spec = Task(**task)
     suite = get_suite(spec.suite)
+    resolved = Task(**task)
+    if resolved.checkpoint_dir is not None and run_dir is not None:
+        resolved.checkpoint_dir = str(Path(run_dir) / resolved.checkpoint_dir)
+    started_unix = time.time()
     start = time.perf_counter()
-    out = suite.run(spec)
+    _current_task = spec.key
+    try:
+        out = suite.run(resolved)
+    finally:
+        _current_task = None
     for name, values in out.get("metrics", {}).items():
         if len(values) != len(spec.seeds):
             raise RuntimeError(
@@ -123,8 +228,10 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             )
     return {
         "task": spec.to_dict(),
+        "task_id": task_id(task),
         "metrics": out.get("metrics", {}),
         "curves": out.get("curves", {}),
         "extra": out.get("extra", {}),
         "wall_time_s": time.perf_counter() - start,
+        "started_unix": started_unix,
     }

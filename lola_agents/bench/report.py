@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from lola_agents.bench.core import get_suite, slug
+from lola_agents.bench.core import AXIS_CURVES, get_suite, slug
 from lola_agents.metrics import describe, describe_metric, format_share
 
 SCHEMA_VERSION = 1
@@ -175,7 +175,9 @@ def write_figures(summary: dict[str, Any], out_dir: Path) -> list[str]:
     for suite_name, groups in by_suite.items():
         # Exact learners take no environment steps: their curves are drawn per update.
         stepless = [g for g in groups if g["curves"] and "env_steps" not in g["curves"]]
-        curve_names = list(dict.fromkeys(c for g in stepless for c in g["curves"]))
+        curve_names = list(
+            dict.fromkeys(c for g in stepless for c in g["curves"] if c not in AXIS_CURVES)
+        )
         for curve in curve_names:
             fig, ax = plt.subplots(figsize=(6.5, 4))
             for g in stepless:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lola_agents.bench.core import Suite, Task, register_suite
+from lola_agents.bench.core import Suite, Task, register_suite, report_progress
 
 # Coin-game learner kinds of a ``coin_pair`` experiment: overrides of the preset's learner.
 COIN_LEARNER_KINDS: dict[str, dict[str, Any]] = {
@@ -82,17 +82,19 @@ class CoinMetrics:
 class CoinCurves:
     """Per-update curves of a coin-game training run, on the common axis.
 
-    ``values``: ``env_steps`` (game steps of all games so far), ``wall_time_s`` (since
+    ``values``: ``update`` (from 1), ``env_steps`` (game steps of all games so far), ``wall_time_s`` (since
     this object was made), ``own_coin_rate`` and ``reward_per_step_0/1`` of the training
     batches; one entry per update. Pass :meth:`trainer_row` as ``on_update`` of
     ``lola_agents.trainer.train`` or :meth:`ppo_record` as ``callback`` of
     ``lola_agents.ppo.train``.
     """
 
-    def __init__(self, steps_per_update: int) -> None:
+    def __init__(self, steps_per_update: int, updates: int | None = None) -> None:
         self.steps_per_update = steps_per_update
+        self.updates = updates  # for the runner's in-task progress (None: unknown)
         self.start = time.perf_counter()
         self.values: dict[str, list[float]] = {
+            "update": [],
             "env_steps": [],
             "wall_time_s": [],
             "own_coin_rate": [],
@@ -101,11 +103,14 @@ class CoinCurves:
         }
 
     def _add(self, env_steps: int, own: float, rewards: list[float]) -> None:
+        self.values["update"].append(len(self.values["update"]) + 1)
         self.values["env_steps"].append(env_steps)
         self.values["wall_time_s"].append(time.perf_counter() - self.start)
         self.values["own_coin_rate"].append(own)
         for seat in (0, 1):
             self.values[f"reward_per_step_{seat}"].append(rewards[seat])
+        if self.updates:
+            report_progress(len(self.values["env_steps"]), self.updates)
 
     def trainer_row(self, update: int, row: dict[str, float]) -> None:
         """``on_update`` of the shared trainer (``update`` counts from 1)."""
@@ -273,7 +278,7 @@ def train_coin_pair(
         )
     else:
         players = agents
-    curves = CoinCurves(num_envs * env_options["max_cycles"])
+    curves = CoinCurves(num_envs * env_options["max_cycles"], updates)
     train(
         "coin_game_v0",
         players[0],
@@ -514,6 +519,7 @@ def _ppo_baselines_run(task: Task) -> dict[str, Any]:
             curves["wall_time_s"].append(time.perf_counter() - start)
             for seat in (0, 1):
                 curves[f"reward_per_step_{seat}"].append(record["reward_per_step"][seat])
+            report_progress(record["steps"], game_steps)
 
         train(
             task.env_id, agents, game_steps, num_envs, seed=seed, callback=on_update, **env_options

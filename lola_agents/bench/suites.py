@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from coin_game_env.matrix_game import STATE_NAMES
-from lola_agents.bench.core import Suite, Task, register_suite
+from lola_agents.bench.core import Suite, Task, register_suite, report_progress
 from lola_agents.metrics import memory1_profile
 
 STATES = STATE_NAMES  # memory-1 policy order = observation index: CC, CD, DC, DD, start
@@ -321,6 +321,14 @@ def make_sampled_learner(name: str, env_id: str, seed: int, options: dict[str, A
     return classes[name](gamma=gamma, seed=seed, **options)
 
 
+def tick(wall: list[float], start: float, updates: int) -> None:
+    """Record an update's wall-clock time and report the task's progress to the runner."""
+    import time
+
+    wall.append(time.perf_counter() - start)
+    report_progress(len(wall), updates)
+
+
 def _run_sampled(task: Task) -> dict[str, Any]:
     import time
 
@@ -347,7 +355,7 @@ def _run_sampled(task: Task) -> dict[str, Any]:
             settings["updates"] * 150 * settings["num_envs"],
             settings["num_envs"],
             seed=seed,
-            callback=lambda *_: wall.append(time.perf_counter() - start),
+            callback=lambda *_: tick(wall, start, settings["updates"]),
         )
         curve = [[row["reward_per_step"][seat] for row in history] for seat in (0, 1)]
         env_steps = [row["steps"] for row in history]
@@ -369,7 +377,7 @@ def _run_sampled(task: Task) -> dict[str, Any]:
             num_envs=settings["num_envs"],
             seed=seed,
             progress=False,
-            on_update=lambda *_: wall.append(time.perf_counter() - start),
+            on_update=lambda *_: tick(wall, start, settings["updates"]),
         )
         curve = [[row[f"reward_{seat}"] for row in result.history] for seat in (0, 1)]
         env_steps = [(k + 1) * 150 * settings["num_envs"] for k in range(len(result.history))]
@@ -403,6 +411,7 @@ def _run_sampled(task: Task) -> dict[str, Any]:
         for seat, agent in enumerate(agents):
             agent.save(f"{task.checkpoint_dir}/player_{seat}")
     curves = {f"reward_per_step_{seat}": [curve[seat]] for seat in (0, 1)}
+    curves["update"] = [list(range(1, len(env_steps) + 1))]
     curves["env_steps"] = [env_steps]
     curves["wall_time_s"] = [wall]
     return {"metrics": metrics, "curves": curves}
@@ -545,7 +554,7 @@ def _train_coin_pair(
         preset_name, method = COIN_LEARNERS[name]
         config = preset(preset_name, method=method).agent
         agents = [CoinLOLAAgent(config, seed=2 * seed + seat) for seat in (0, 1)]
-        curves = CoinCurves(games * steps)
+        curves = CoinCurves(games * steps, updates)
         train(
             "coin_game_v0",
             *agents,
@@ -572,7 +581,7 @@ def _train_coin_pair(
         )
         return [agent, agent], {}, shared_env_options("coin_game_v0", env_options)
     agents = make_ippo("coin_game_v0", games, seed, config, **env_options)
-    curves = CoinCurves(games * steps)
+    curves = CoinCurves(games * steps, -(-total_steps // (games * steps)))
     train_ppo(
         "coin_game_v0",
         agents,
