@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from coin_game_env.matrix_game import STATE_NAMES
-from lola_agents.bench.core import Suite, Task, register_suite, report_progress
+from lola_agents.bench.core import Suite, Task, TrainingClock, register_suite
 from lola_agents.metrics import memory1_profile
 
 STATES = STATE_NAMES  # memory-1 policy order = observation index: CC, CD, DC, DD, start
@@ -321,16 +321,7 @@ def make_sampled_learner(name: str, env_id: str, seed: int, options: dict[str, A
     return classes[name](gamma=gamma, seed=seed, **options)
 
 
-def tick(wall: list[float], start: float, updates: int) -> None:
-    """Record an update's wall-clock time and report the task's progress to the runner."""
-    import time
-
-    wall.append(time.perf_counter() - start)
-    report_progress(len(wall), updates)
-
-
 def _run_sampled(task: Task) -> dict[str, Any]:
-    import time
 
     from lola_agents.evaluation import evaluate
     from lola_agents.metrics import is_at_nash, is_tit_for_tat
@@ -341,8 +332,7 @@ def _run_sampled(task: Task) -> dict[str, Any]:
         raise ValueError(
             f"sampled suite: unknown game {task.env_id!r}; known: {sorted(SAMPLED_GAMES)}"
         )
-    start = time.perf_counter()
-    wall: list[float] = []
+    clock = TrainingClock(settings["updates"], 150 * settings["num_envs"])
     if name == "IPPO":
         from lola_agents.ppo import PPOConfig, make_ippo, train
 
@@ -355,10 +345,9 @@ def _run_sampled(task: Task) -> dict[str, Any]:
             settings["updates"] * 150 * settings["num_envs"],
             settings["num_envs"],
             seed=seed,
-            callback=lambda *_: tick(wall, start, settings["updates"]),
+            callback=clock.tick,
         )
         curve = [[row["reward_per_step"][seat] for row in history] for seat in (0, 1)]
-        env_steps = [row["steps"] for row in history]
     else:
         from lola_agents.trainer import train
 
@@ -377,10 +366,9 @@ def _run_sampled(task: Task) -> dict[str, Any]:
             num_envs=settings["num_envs"],
             seed=seed,
             progress=False,
-            on_update=lambda *_: tick(wall, start, settings["updates"]),
+            on_update=clock.tick,
         )
         curve = [[row[f"reward_{seat}"] for row in result.history] for seat in (0, 1)]
-        env_steps = [(k + 1) * 150 * settings["num_envs"] for k in range(len(result.history))]
     metrics: dict[str, list[float | None]] = {}
     episodes = int(settings.get("eval_episodes", 0))
     if episodes:
@@ -411,9 +399,7 @@ def _run_sampled(task: Task) -> dict[str, Any]:
         for seat, agent in enumerate(agents):
             agent.save(f"{task.checkpoint_dir}/player_{seat}")
     curves = {f"reward_per_step_{seat}": [curve[seat]] for seat in (0, 1)}
-    curves["update"] = [list(range(1, len(env_steps) + 1))]
-    curves["env_steps"] = [env_steps]
-    curves["wall_time_s"] = [wall]
+    curves.update(clock.curves())  # update, env_steps, wall_time_s
     return {"metrics": metrics, "curves": curves}
 
 
