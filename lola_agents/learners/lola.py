@@ -58,6 +58,7 @@ from lola_agents.estimators import (
     second_order_surrogate,
 )
 from lola_agents.learners.adalign import aligned_advantages
+from lola_agents.learners.opponent_model import OpponentModel, OpponentModelSchedule
 from lola_agents.learners.pg import check_finite
 from lola_agents.metrics import joint_own_coin_rate
 from lola_agents.policies.coin import NETWORKS, canonical_obs, game_slices
@@ -433,15 +434,14 @@ class LOLAAgent(StatefulAgent):
     def _opponent_view(self, encoded: torch.Tensor, starts: torch.Tensor, actions: torch.Tensor) -> PolicyView:
         """The opponent's policy as LOLA sees it: its true parameters, or the fitted model."""
         if self.opponent_model is not None:
-            steps = self.cfg.om_first_steps if self.updates == 0 else self.cfg.om_steps
-            view = PolicyView(self.opponent_model, dict(self.opponent_model.named_parameters()))
-            for _ in range(steps):
-                nll = -view.log_probs(view.params, encoded, starts, actions).mean()
-                self.model_optimizer.zero_grad()
-                nll.backward()
-                self.model_optimizer.step()
-            self.last_model_nll = float(nll.detach())
-            return PolicyView(self.opponent_model, {k: v.detach() for k, v in self.opponent_model.named_parameters()})
+            if getattr(self, "_model_fit", None) is None:
+                schedule = OpponentModelSchedule(self.cfg.om_lr, self.cfg.om_first_steps, self.cfg.om_steps)
+                self._model_fit = OpponentModel(self.opponent_model, schedule, self.model_optimizer)
+            self._model_fit.fits = self.updates  # the schedule counts this agent's updates (also after a resume)
+            params = dict(self.opponent_model.named_parameters())
+            view = PolicyView(self.opponent_model, params)
+            self.last_model_nll = self._model_fit.fit(lambda: view.log_probs(params, encoded, starts, actions))
+            return PolicyView(self.opponent_model, {k: v.detach() for k, v in params.items()})
         return PolicyView(*self._opponent_policy())
 
     # -- learning
