@@ -58,7 +58,12 @@ from lola_agents.estimators import (
     second_order_surrogate,
 )
 from lola_agents.learners.adalign import aligned_advantages
-from lola_agents.learners.opponent_model import OpponentModel, OpponentModelSchedule
+from lola_agents.learners.opponent_model import (
+    OpponentModel,
+    OpponentModelSchedule,
+    shaping_agreement,
+    visited_kl,
+)
 from lola_agents.learners.pg import check_finite
 from lola_agents.metrics import joint_own_coin_rate
 from lola_agents.policies.coin import NETWORKS, canonical_obs, game_slices
@@ -444,6 +449,30 @@ class LOLAAgent(StatefulAgent):
             return PolicyView(self.opponent_model, {k: v.detach() for k, v in params.items()})
         return PolicyView(*self._opponent_policy())
 
+    #: LOLA-OM: log ``model_kl``, ``shaping_cosine``, ``shaping_norm_ratio`` each update when
+    #: the opponent's parameters are readable (costs a second shaping term per update)
+    log_model_diagnostics = True
+
+    def _model_diagnostics(self, me: PolicyView, model: PolicyView, their_obs: torch.Tensor,
+                           my_encoded: torch.Tensor, model_encoded: torch.Tensor, starts: torch.Tensor,
+                           *shaped_args: Any) -> dict[str, float]:
+        """Model error ``KL(true || model)`` over the visited steps, and the shaping term with
+        the model vs with the opponent's true parameters (read here only, never for the update)."""
+        try:
+            module, params = self._opponent_policy()
+        except TypeError:
+            return {}
+        with_model = self._last_shaping
+        true_encoded = module.encode(their_obs, starts)
+        truth = PolicyView(module, params)
+        self._shaped_direction(me, truth, my_encoded, true_encoded, starts, *shaped_args)
+        with torch.no_grad():
+            true_log_pi = torch.log_softmax(functional_call(module, params, (true_encoded, starts)), dim=-1)
+            model_log_pi = torch.log_softmax(
+                functional_call(model.module, model.params, (model_encoded, starts)), dim=-1)
+        return {"model_kl": visited_kl(true_log_pi, model_log_pi),
+                **shaping_agreement(with_model, self._last_shaping)}
+
     # -- learning
     def learn(self, batch: Batch, opponent_batch: Batch) -> dict[str, float]:
         """One update from a batch of full episodes ``[T, N]`` of both seats; returns logged scalars."""
@@ -493,6 +522,12 @@ class LOLAAgent(StatefulAgent):
             logs.update(shaping_logs)
             if self.opponent_model is not None:
                 logs["model_nll"] = self.last_model_nll
+                if self.log_model_diagnostics:
+                    logs.update(self._model_diagnostics(
+                        me, them, their_obs, my_encoded, their_encoded, starts, my_actions, their_actions,
+                        my_adv, their_adv, opponent_batch.rewards, discounts, slices, weights, entropy_coef,
+                        shaped_games,
+                    ))
         grad_norm = float(torch.sqrt(sum((d.double() ** 2).sum() for d in direction.values())))
         check_finite(f"{cfg.name} policy direction (update {self.updates + 1})", grad_norm)
         if cfg.max_grad_norm > 0 and grad_norm > cfg.max_grad_norm:
@@ -619,6 +654,7 @@ class LOLAAgent(StatefulAgent):
             shaping_norm = eta * float(shaping.norm(chi, 0))
             factor = min(1.0, cfg.shaping_clip * naive_norm / shaping_norm) if shaping_norm > 0 else 1.0
             logs = {"shaping_ratio": shaping_norm / max(naive_norm, 1e-12), "shaping_scale": factor}
+        self._last_shaping = chi  # read by _model_diagnostics
         descent = shaping.combine(naive, chi, -eta * factor)
         return {k: -d for k, d in descent.items()}, logs
 

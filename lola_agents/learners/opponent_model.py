@@ -52,10 +52,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from coin_game_env.core import check_number
-from lola_agents.learners.pg import LOLAPGAgent, LOLAPGConfig, matrix_states
+from lola_agents import shaping
+from lola_agents.learners.pg import (
+    LOLAPGAgent,
+    LOLAPGConfig,
+    OpponentView,
+    lola_bundle,
+    matrix_states,
+)
 from lola_agents.policies.tabular import TabularPolicy
 from lola_agents.rollout import Batch
 
@@ -188,6 +196,38 @@ def fit_opponent_model(
         return float(opponent_model_loss(model.log_prob(states, actions)))
 
 
+# --------------------------------------------------------------------------- diagnostics
+def bernoulli_log_pi(logits: torch.Tensor) -> torch.Tensor:
+    """``[..., 2]`` log-probabilities of actions (0, 1) from memory-1 logits ``[...]``
+    (``P(action 0) = sigmoid(logit)``)."""
+    return torch.stack([F.logsigmoid(logits), F.logsigmoid(-logits)], dim=-1)
+
+
+def visited_kl(true_log_pi: torch.Tensor, model_log_pi: torch.Tensor) -> float:
+    """Model error: ``KL(true policy || model)`` in nats, averaged over the visited steps.
+
+    Args:
+        true_log_pi, model_log_pi: ``[T, N, A]`` log-probabilities of every action at the
+            states the opponent visited (so states count by how often they were visited).
+    """
+    with torch.no_grad():
+        return float((true_log_pi.exp() * (true_log_pi - model_log_pi)).sum(-1).mean())
+
+
+def shaping_agreement(with_model: shaping.Tree, with_truth: shaping.Tree) -> dict[str, float]:
+    """How the shaping term computed with the model compares with the one computed with the
+    opponent's true parameters (both from :meth:`lola_agents.shaping.GradientBundle.shaping`,
+    one learner's parameters each, no run axis).
+
+    Returns:
+        ``shaping_cosine`` (cosine similarity) and ``shaping_norm_ratio`` (|model| / |true|).
+    """
+    norm_model = float(shaping.norm(with_model, 0))
+    norm_true = float(shaping.norm(with_truth, 0))
+    cosine = float(shaping.dot(with_model, with_truth, 0)) / max(norm_model * norm_true, 1e-30)
+    return {"shaping_cosine": cosine, "shaping_norm_ratio": norm_model / max(norm_true, 1e-30)}
+
+
 @dataclass
 class LOLAOMConfig(LOLAPGConfig):
     """LOLA-PG settings plus the opponent model's fitting schedule (paper defaults).
@@ -218,19 +258,28 @@ class LOLAOMAgent(LOLAPGAgent):
 
     config_class = LOLAOMConfig
     name = "LOLA-OM"
+    #: log ``model_kl``, ``shaping_cosine``, ``shaping_norm_ratio`` each update when the
+    #: opponent's parameters are readable (costs a second shaping term per update)
+    log_model_diagnostics = True
 
     def __init__(self, config: LOLAOMConfig | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
         # Uninformed start: P(action 0) = 1/2 in every state.
         self.opponent_model = TabularPolicy(logits=torch.zeros(5))
         self.model = OpponentModel(self.opponent_model, self.cfg.schedule())
+        self._truth: OpponentView | None = None  # read for the diagnostics only
 
     @property
     def model_fits(self) -> int:
         return self.model.fits
 
     def set_opponent(self, opponent: Any) -> None:
-        """LOLA-OM does not read the opponent; it only watches its actions."""
+        """LOLA-OM learns only from the opponent's actions. If the opponent's memory-1
+        parameters are readable, they are kept for the logged diagnostics, never for the update."""
+        try:
+            self._truth = OpponentView(opponent)
+        except TypeError:
+            self._truth = None
 
     def opponent_params(self, batch: Batch, opponent_batch: Batch) -> torch.Tensor:
         states = matrix_states(opponent_batch.obs)
@@ -241,7 +290,29 @@ class LOLAOMAgent(LOLAPGAgent):
         self, batch: Batch, opponent_batch: Batch, baseline: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
         direction, logs = super().policy_direction(batch, opponent_batch, baseline)
-        return direction, {**logs, "model_nll": self.model.last_nll}
+        logs = {**logs, "model_nll": self.model.last_nll}
+        if self.log_model_diagnostics and self._truth is not None:
+            logs.update(self.model_diagnostics(batch, opponent_batch, baseline))
+        return direction, logs
+
+    def model_diagnostics(
+        self, batch: Batch, opponent_batch: Batch, baseline: torch.Tensor
+    ) -> dict[str, float]:
+        """Model error and the shaping term with the model vs with the true parameters
+        (:func:`visited_kl`, :func:`shaping_agreement`) on this update's batch."""
+        assert self._truth is not None
+        truth = self._truth.params().float()
+        model = self.opponent_model.logits.detach()
+        states = matrix_states(opponent_batch.obs)
+        terms = [
+            lola_bundle(self.acting_params(), opponent, batch, opponent_batch, self.cfg.gamma,
+                        baseline, self.cfg.eta).shaping(0)
+            for opponent in (model, truth)
+        ]
+        return {
+            "model_kl": visited_kl(bernoulli_log_pi(truth[states]), bernoulli_log_pi(model[states])),
+            **shaping_agreement(*terms),
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {
