@@ -11,12 +11,15 @@ from lola_agents.learners.opponent_model import (
     LOLAOMAgent,
     OpponentModel,
     OpponentModelSchedule,
+    bernoulli_log_pi,
     fit_opponent_model,
     opponent_model_loss,
+    shaping_agreement,
+    visited_kl,
 )
 from lola_agents.learners.pg import FixedTabularAgent
 from lola_agents.policies.tabular import TabularPolicy, matrix_states
-from lola_agents.rollout import collect
+from lola_agents.rollout import BaseAgent, collect
 from lola_agents.trainer import train
 
 # lr 0.1 on the log-likelihood of whole 150-step trajectories (the earlier loss) is lr 15 on
@@ -88,3 +91,92 @@ def test_the_schedule_takes_first_steps_then_steps_and_can_refit_from_scratch():
             assert not torch.equal(module.logits.detach(), first)
         else:  # refit from uniform on the same data: the same result
             assert torch.equal(module.logits.detach(), first)
+
+
+# --------------------------------------------------------------------------- recovery and diagnostics
+# Two generic memory-1 policies (order [CC, CD, DC, DD, start]), as in tests/test_pg.py.
+THETA = torch.tensor([[1.0, -0.5, 0.5, -1.0, 0.8], [0.5, -1.0, 1.0, 0.0, 1.2]])
+
+
+def _fit(batch, lr: float = 5.0, steps: int = 300) -> torch.Tensor:
+    """Fit a fresh memory-1 model to ``batch``'s actions; its logits ``[5]``."""
+    module = TabularPolicy(logits=torch.zeros(5))
+    states = matrix_states(batch.obs)
+    OpponentModel(module, OpponentModelSchedule(lr=lr, first_steps=steps)).fit(
+        lambda: module.log_prob(states, batch.actions))
+    return module.logits.detach()
+
+
+def _kl_on_visits(true_logits: torch.Tensor, model_logits: torch.Tensor, batch) -> float:
+    states = matrix_states(batch.obs)
+    return visited_kl(bernoulli_log_pi(true_logits[states]), bernoulli_log_pi(model_logits[states]))
+
+
+def test_fitted_model_recovers_tit_for_tat_and_a_random_table_to_a_stated_kl():
+    """Against a uniformly random player every state is visited. Stated bounds, nats per
+    visited step: TFT (deterministic) < 0.02; a random table < 0.002 (256 games: the
+    sampling error of each state's frequency is what is left)."""
+    tft = TitForTat()
+    tft_logits = torch.logit(torch.as_tensor(tft.p_action0_by_obs).clamp(1e-9, 1 - 1e-9)).float()
+    batch = _tft_batch(256)
+    assert _kl_on_visits(tft_logits, torch.zeros(5), batch) > 0.5  # the uniform start is far off
+    assert _kl_on_visits(tft_logits, _fit(batch), batch) < 0.02
+
+    table = torch.randn(5, generator=torch.Generator().manual_seed(7))
+    env = coin_game_env.make_vec("ipd_v0", 256, seed=1)
+    _, batch = collect(env, [RandomMatrixAgent(seed=2), FixedTabularAgent(table, seed=3)], 150)
+    assert _kl_on_visits(table, torch.zeros(5), batch) > 0.05
+    assert _kl_on_visits(table, _fit(batch), batch) < 0.002
+
+
+def test_model_based_shaping_term_converges_to_the_true_parameter_term():
+    """LOLA-PG's shaping term computed with a model fitted to the batch vs with the
+    opponent's true logits, on the same batch: the gap shrinks as the batch grows."""
+    from lola_agents.learners.pg import lola_bundle
+
+    def gap(num_envs: int, seed: int) -> tuple[float, dict[str, float]]:
+        env = coin_game_env.make_vec("ipd_v0", num_envs, seed=seed)
+        rng = np.random.default_rng(seed)
+        mine, theirs = collect(env, [FixedTabularAgent(THETA[0], rng), FixedTabularAgent(THETA[1], rng)], 150)
+        model = _fit(theirs)
+        terms = [lola_bundle(THETA[0], opponent, mine, theirs, 0.96).shaping(0)["logits"]
+                 for opponent in (model, THETA[1])]
+        return float((terms[0] - terms[1]).norm() / terms[1].norm()), shaping_agreement(*terms)
+
+    small = np.mean([gap(64, seed)[0] for seed in range(3)])
+    large, agreement = gap(2048, 10)
+    assert large < 0.5 * small, (small, large)
+    assert large < 0.1 and agreement["shaping_cosine"] > 0.99
+    assert abs(agreement["shaping_norm_ratio"] - 1) < 0.1
+
+
+def test_both_lola_om_learners_log_diagnostics_and_never_use_the_truth_to_update():
+    from lola_agents.learners.lola import LOLAAgent
+    from lola_agents.learners.pg import LOLAPGAgent
+
+    runs = []
+    for diagnostics in (True, False):
+        om = LOLAOMAgent(seed=0, om_lr=TRAJECTORY_SUM_LR_AT_150)
+        om.log_model_diagnostics = diagnostics
+        result = train("ipd_v0", om, LOLAPGAgent(seed=1), updates=2, num_envs=128, seed=0, progress=False)
+        runs.append((om.policy.logits.detach().clone(), result.history[-1]))
+    assert torch.equal(runs[0][0], runs[1][0])  # the same update with or without the truth read
+    logs = runs[0][1]
+    assert 0 <= logs["agent0/model_kl"] < 1 and -1 <= logs["agent0/shaping_cosine"] <= 1
+    assert logs["agent0/shaping_norm_ratio"] > 0 and "agent0/model_kl" not in runs[1][1]
+
+    om = LOLAAgent(network="tabular", num_actions=2, opponent_model=True, lr=1.0, seed=0)
+    result = train("ipd_v0", om, LOLAAgent(network="tabular", num_actions=2, lr=1.0, seed=1),
+                   updates=2, num_envs=128, seed=0, progress=False)
+    logs = result.history[-1]
+    assert logs["agent0/model_kl"] >= 0 and np.isfinite(logs["agent0/shaping_cosine"])
+    # against an opponent without readable parameters: no diagnostics, the update still runs
+    class Opaque(BaseAgent):  # plays at random; exposes no parameters
+        def __init__(self) -> None:
+            self.random = RandomMatrixAgent(seed=1)
+
+        def act(self, obs, state, episode_starts):
+            return self.random.act(obs, state, episode_starts)
+
+    result = train("ipd_v0", LOLAOMAgent(seed=0), Opaque(), updates=1, num_envs=64, seed=0, progress=False)
+    assert "agent0/model_kl" not in result.history[-1] and "agent0/model_nll" in result.history[-1]
