@@ -165,11 +165,17 @@ def test_both_lola_om_learners_log_diagnostics_and_never_use_the_truth_to_update
     assert 0 <= logs["agent0/model_kl"] < 1 and -1 <= logs["agent0/shaping_cosine"] <= 1
     assert logs["agent0/shaping_norm_ratio"] > 0 and "agent0/model_kl" not in runs[1][1]
 
-    om = LOLAAgent(network="tabular", num_actions=2, opponent_model=True, lr=1.0, seed=0)
-    result = train("ipd_v0", om, LOLAAgent(network="tabular", num_actions=2, lr=1.0, seed=1),
-                   updates=2, num_envs=128, seed=0, progress=False)
-    logs = result.history[-1]
-    assert logs["agent0/model_kl"] >= 0 and np.isfinite(logs["agent0/shaping_cosine"])
+    finals = []
+    for diagnostics in (True, False):
+        om = LOLAAgent(network="tabular", num_actions=2, opponent_model=True, lr=1.0, seed=0)
+        om.log_model_diagnostics = diagnostics
+        result = train("ipd_v0", om, LOLAAgent(network="tabular", num_actions=2, lr=1.0, seed=1),
+                       updates=2, num_envs=128, seed=0, progress=False)
+        finals.append(om.policy.logits.detach().clone())
+        if diagnostics:
+            logs = result.history[-1]
+            assert logs["agent0/model_kl"] >= 0 and np.isfinite(logs["agent0/shaping_cosine"])
+    assert torch.equal(finals[0], finals[1])
     # against an opponent without readable parameters: no diagnostics, the update still runs
     class Opaque(BaseAgent):  # plays at random; exposes no parameters
         def __init__(self) -> None:
