@@ -72,6 +72,9 @@ ABSTRACT_AGENT_CLASSES = frozenset({"BaseAgent", "StatefulAgent", "SeededAgent",
 # Config keys added to a class after checkpoints of it were shipped, with the value
 # that reproduces the behaviour before the key existed (its default when it was added).
 ADDED_CONFIG_KEYS: dict[str, dict[str, Any]] = {
+    # The opponent model always continued from its previous fit before the option existed.
+    "LOLAOMAgent": {"om_warm_start": True},
+    "LOLADiCEAgent": {"om_warm_start": True},
     "CoinLOLAAgent": {
         "alignment_beta": 0.3,
         "entropy_coef": 0.0,

@@ -11,8 +11,8 @@ import coin_game_env
 from lola_agents.dice import LOLADiCEAgent, LOLADiCEConfig
 from lola_agents.estimators import dice_objective, episode_cumsum, episode_discounts, returns_to_go
 from lola_agents.exact import GradientBundle, iterated_game_values, make_game
-from lola_agents.fixed import AlwaysDefect, RandomMatrixAgent, TitForTat
-from lola_agents.opponent_model import LOLAOMAgent, fit_opponent_model
+from lola_agents.fixed import AlwaysDefect, TitForTat
+from lola_agents.opponent_model import LOLAOMAgent
 from lola_agents.pg import (
     FixedTabularAgent,
     LOLAPGAgent,
@@ -20,7 +20,7 @@ from lola_agents.pg import (
     NaivePGAgent,
     sampled_lola_terms,
 )
-from lola_agents.policies import TabularPolicy, memory1_log_prob
+from lola_agents.policies import memory1_log_prob
 from lola_agents.rollout import collect
 from lola_agents.trainer import train
 
@@ -176,25 +176,7 @@ def test_dice_gradients_converge_to_the_exact_lookahead_gradient(baseline):
         assert l < tol, (name, l)
 
 
-# --------------------------------------------------------------------------- opponent model
-def test_opponent_model_recovers_tit_for_tat_from_its_actions():
-    env = coin_game_env.make_vec("ipd_v0", 256, seed=0)
-    _, tft_batch = collect(env, [RandomMatrixAgent(seed=1), TitForTat(seed=2)], 150)
-    model = TabularPolicy(logits=torch.zeros(5))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    nll = fit_opponent_model(model, optimizer, tft_batch.obs, tft_batch.actions, steps=300)
-    tft_table = TitForTat().p_action0_by_obs  # [CC, CD, DC, DD, start] = [1, 0, 1, 0, 1]
-    assert np.abs(model.prob_action0() - tft_table).max() < 0.05
-    assert nll < 0.05
-
-
-def test_lola_om_fits_its_model_with_the_paper_schedule_against_tft():
-    agent = LOLAOMAgent(seed=0)
-    train("ipd_v0", agent, TitForTat(seed=1), updates=1, num_envs=256, seed=0, progress=False)
-    assert agent.model_fits == 1
-    # 50 SGD steps (lr 0.1) on the first batch: the visited states already read as TFT.
-    table = agent.opponent_model.prob_action0()
-    assert table[0] > 0.9 and table[1] < 0.1 and table[3] < 0.1
+# (opponent-model tests: tests/test_opponent_model.py)
 
 
 # --------------------------------------------------------------------------- pairing

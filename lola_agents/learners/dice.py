@@ -41,7 +41,7 @@ import coin_game_env
 from coin_game_env.core import check_int, check_number
 from lola_agents import shaping
 from lola_agents.estimators import dice_objective, episode_discounts, returns_to_go
-from lola_agents.learners.opponent_model import fit_opponent_model
+from lola_agents.learners.opponent_model import OpponentModel, OpponentModelSchedule
 from lola_agents.learners.pg import (
     FixedTabularAgent,
     OpponentView,
@@ -84,7 +84,9 @@ class LOLADiCEConfig:
         sim_envs: episodes per simulated rollout (None: as many as the real batch; paper 64).
         opponent_model: model the opponent from its actions (LOLA-OM style)
             instead of reading its parameters.
-        om_lr, om_first_steps, om_steps: the opponent model's fitting schedule.
+        om_lr, om_first_steps, om_steps, om_warm_start: the opponent model's fitting
+            schedule (:class:`lola_agents.learners.opponent_model.OpponentModelSchedule`;
+            the loss is the per-action mean NLL, as for LOLA-OM).
         init_std: initial logits ~ N(0, init_std^2).
         seed: seeds the initial logits and all sampling.
     """
@@ -103,6 +105,7 @@ class LOLADiCEConfig:
     om_lr: float = 0.1
     om_first_steps: int = 50
     om_steps: int = 1
+    om_warm_start: bool = True
     init_std: float = 0.4472
     seed: int = 0
 
@@ -112,6 +115,7 @@ class LOLADiCEConfig:
             check_number(name, getattr(self, name), allow_low=False)
         check_number("critic_lr", self.critic_lr)
         check_number("init_std", self.init_std)
+        self.schedule()  # validates the om_* fields
         if self.baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -123,6 +127,9 @@ class LOLADiCEConfig:
         coin_game_env.get_spec(self.game)  # unknown ids raise, listing the known ones
         if self.sim_envs is not None and (not isinstance(self.sim_envs, int) or self.sim_envs < 1):
             raise ValueError(f"sim_envs must be None or an integer >= 1, got {self.sim_envs!r}")
+
+    def schedule(self) -> OpponentModelSchedule:
+        return OpponentModelSchedule(self.om_lr, self.om_first_steps, self.om_steps, self.om_warm_start)
 
 
 # --------------------------------------------------------------------------- DiCE objective
@@ -162,8 +169,7 @@ class LOLADiCEAgent(TabularActor, StatefulAgent):
         critic_params = [*self.critic.parameters(), *self.opponent_critic.parameters()]
         self.critic_optimizer = torch.optim.SGD(critic_params, lr=self.cfg.critic_lr)
         self.opponent_model = TabularPolicy(logits=torch.zeros(5))
-        self.model_optimizer = torch.optim.SGD(self.opponent_model.parameters(), lr=self.cfg.om_lr)
-        self.model_fits = 0
+        self.model = OpponentModel(self.opponent_model, self.cfg.schedule())
         self.rng = np.random.default_rng([self.cfg.seed, 1])  # acting in the real game
         self.sim_rng = np.random.default_rng([self.cfg.seed, 2])  # simulated look-ahead episodes
         self.sim_env: Any = None
@@ -171,6 +177,10 @@ class LOLADiCEAgent(TabularActor, StatefulAgent):
         self._acting_logits = self.policy.logits.detach().clone()
         self.opponent: OpponentView | None = None
         self.updates = 0
+
+    @property
+    def model_fits(self) -> int:
+        return self.model.fits
 
     def set_opponent(self, opponent: Any) -> None:
         """Read access to the opponent's parameters (ignored with ``opponent_model=True``)."""
@@ -180,12 +190,8 @@ class LOLADiCEAgent(TabularActor, StatefulAgent):
     # -- the look-ahead
     def _opponent_start(self, opponent_batch: Batch) -> torch.Tensor:
         if self.cfg.opponent_model:
-            steps = self.cfg.om_first_steps if self.model_fits == 0 else self.cfg.om_steps
-            fit_opponent_model(
-                self.opponent_model, self.model_optimizer,
-                matrix_states(opponent_batch.obs), opponent_batch.actions, steps,
-            )
-            self.model_fits += 1
+            states = matrix_states(opponent_batch.obs)
+            self.model.fit(lambda: self.opponent_model.log_prob(states, opponent_batch.actions))
             return self.opponent_model.logits.detach().clone()
         if self.opponent is None:
             raise RuntimeError(
@@ -298,8 +304,8 @@ class LOLADiCEAgent(TabularActor, StatefulAgent):
             "optimizer": self.optimizer.state_dict(),
             "critic_optimizer": self.critic_optimizer.state_dict(),
             "opponent_model": self.opponent_model.state_dict(),
-            "model_optimizer": self.model_optimizer.state_dict(),
-            "model_fits": self.model_fits,
+            "model_optimizer": self.model.optimizer.state_dict(),
+            "model_fits": self.model.fits,
             "rng": rng_state(self.rng),
             "sim_rng": rng_state(self.sim_rng),
             "sim_env_rng": sim_rng or "",
@@ -313,9 +319,10 @@ class LOLADiCEAgent(TabularActor, StatefulAgent):
         self.opponent_critic.load_state_dict(state["opponent_critic"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        self.opponent_model.load_state_dict(state["opponent_model"])
-        self.model_optimizer.load_state_dict(state["model_optimizer"])
-        self.model_fits = int(state["model_fits"])
+        self.model.load_state_dict(
+            {"module": state["opponent_model"], "optimizer": state["model_optimizer"],
+             "fits": state["model_fits"]}
+        )
         set_rng_state(self.rng, state["rng"])
         set_rng_state(self.sim_rng, state["sim_rng"])
         self.sim_env = None  # rebuilt on the next update, with its generator restored

@@ -58,6 +58,12 @@ from lola_agents.estimators import (
     second_order_surrogate,
 )
 from lola_agents.learners.adalign import aligned_advantages
+from lola_agents.learners.opponent_model import (
+    OpponentModel,
+    OpponentModelSchedule,
+    shaping_agreement,
+    visited_kl,
+)
 from lola_agents.learners.pg import check_finite
 from lola_agents.metrics import joint_own_coin_rate
 from lola_agents.policies.coin import NETWORKS, canonical_obs, game_slices
@@ -433,16 +439,39 @@ class LOLAAgent(StatefulAgent):
     def _opponent_view(self, encoded: torch.Tensor, starts: torch.Tensor, actions: torch.Tensor) -> PolicyView:
         """The opponent's policy as LOLA sees it: its true parameters, or the fitted model."""
         if self.opponent_model is not None:
-            steps = self.cfg.om_first_steps if self.updates == 0 else self.cfg.om_steps
-            view = PolicyView(self.opponent_model, dict(self.opponent_model.named_parameters()))
-            for _ in range(steps):
-                nll = -view.log_probs(view.params, encoded, starts, actions).mean()
-                self.model_optimizer.zero_grad()
-                nll.backward()
-                self.model_optimizer.step()
-            self.last_model_nll = float(nll.detach())
-            return PolicyView(self.opponent_model, {k: v.detach() for k, v in self.opponent_model.named_parameters()})
+            if getattr(self, "_model_fit", None) is None:
+                schedule = OpponentModelSchedule(self.cfg.om_lr, self.cfg.om_first_steps, self.cfg.om_steps)
+                self._model_fit = OpponentModel(self.opponent_model, schedule, self.model_optimizer)
+            self._model_fit.fits = self.updates  # the schedule counts this agent's updates (also after a resume)
+            params = dict(self.opponent_model.named_parameters())
+            view = PolicyView(self.opponent_model, params)
+            self.last_model_nll = self._model_fit.fit(lambda: view.log_probs(params, encoded, starts, actions))
+            return PolicyView(self.opponent_model, {k: v.detach() for k, v in params.items()})
         return PolicyView(*self._opponent_policy())
+
+    #: LOLA-OM: log ``model_kl``, ``shaping_cosine``, ``shaping_norm_ratio`` each update when
+    #: the opponent's parameters are readable (costs a second shaping term per update)
+    log_model_diagnostics = True
+
+    def _model_diagnostics(self, me: PolicyView, model: PolicyView, their_obs: torch.Tensor,
+                           my_encoded: torch.Tensor, model_encoded: torch.Tensor, starts: torch.Tensor,
+                           *shaped_args: Any) -> dict[str, float]:
+        """Model error ``KL(true || model)`` over the visited steps, and the shaping term with
+        the model vs with the opponent's true parameters (read here only, never for the update)."""
+        try:
+            module, params = self._opponent_policy()
+        except TypeError:
+            return {}
+        with_model = self._last_shaping
+        true_encoded = module.encode(their_obs, starts)
+        truth = PolicyView(module, params)
+        self._shaped_direction(me, truth, my_encoded, true_encoded, starts, *shaped_args)
+        with torch.no_grad():
+            true_log_pi = torch.log_softmax(functional_call(module, params, (true_encoded, starts)), dim=-1)
+            model_log_pi = torch.log_softmax(
+                functional_call(model.module, model.params, (model_encoded, starts)), dim=-1)
+        return {"model_kl": visited_kl(true_log_pi, model_log_pi),
+                **shaping_agreement(with_model, self._last_shaping)}
 
     # -- learning
     def learn(self, batch: Batch, opponent_batch: Batch) -> dict[str, float]:
@@ -493,6 +522,12 @@ class LOLAAgent(StatefulAgent):
             logs.update(shaping_logs)
             if self.opponent_model is not None:
                 logs["model_nll"] = self.last_model_nll
+                if self.log_model_diagnostics:
+                    logs.update(self._model_diagnostics(
+                        me, them, their_obs, my_encoded, their_encoded, starts, my_actions, their_actions,
+                        my_adv, their_adv, opponent_batch.rewards, discounts, slices, weights, entropy_coef,
+                        shaped_games,
+                    ))
         grad_norm = float(torch.sqrt(sum((d.double() ** 2).sum() for d in direction.values())))
         check_finite(f"{cfg.name} policy direction (update {self.updates + 1})", grad_norm)
         if cfg.max_grad_norm > 0 and grad_norm > cfg.max_grad_norm:
@@ -619,6 +654,7 @@ class LOLAAgent(StatefulAgent):
             shaping_norm = eta * float(shaping.norm(chi, 0))
             factor = min(1.0, cfg.shaping_clip * naive_norm / shaping_norm) if shaping_norm > 0 else 1.0
             logs = {"shaping_ratio": shaping_norm / max(naive_norm, 1e-12), "shaping_scale": factor}
+        self._last_shaping = chi  # read by _model_diagnostics
         descent = shaping.combine(naive, chi, -eta * factor)
         return {k: -d for k, d in descent.items()}, logs
 

@@ -1,54 +1,170 @@
-"""LOLA-OM: LOLA-PG with the opponent's parameters replaced by a fitted model.
+"""LOLA-OM: LOLA with the opponent's parameters replaced by a fitted model, and the
+one opponent-model fit every LOLA-OM learner of the package uses.
 
-The paper's LOLA-OM agent does not read its opponent's policy. It keeps a
-memory-1 model of it, fitted by maximum likelihood to the opponent's observed
-actions (``opponent_batch.obs``, ``opponent_batch.actions``): plain SGD on the
-negative log-likelihood of the observed trajectories, lr 0.1, 50 steps at the
-first update and 1 step per update after that (Foerster et al. 2018, appendix).
+The paper's LOLA-OM agent does not read its opponent's policy. It keeps a model of it
+(a policy of the same form: here a memory-1 table, in :class:`lola_agents.learners.lola.LOLAAgent`
+a network like its own), fitted by maximum likelihood to the opponent's observed actions
+with plain SGD: lr 0.1, 50 steps at the first update and 1 step per update after that
+(Foerster et al. 2018, appendix). The LOLA update is then computed with the model's
+parameters in place of the opponent's, so LOLA-OM plays against any agent of the
+rollout interface (fixed strategies, PPO, ...).
 
-The loss is the log-likelihood of whole trajectories (sum over the T steps,
-mean over the N games). With the per-action mean instead, the paper's 50
-steps at lr 0.1 leave the model close to uniform, and the LOLA terms computed
-with such a model were off by up to two orders of magnitude in our checks
-(the model's score function then has a non-zero mean under the true policy). The LOLA-PG update is
-then computed with the model's logits in place of the opponent's, so LOLA-OM
-plays against any agent of the rollout interface (fixed strategies, PPO, ...).
+The loss and its scale (:func:`opponent_model_loss`)
+-----------------------------------------------------
+Maximum likelihood fixes the minimiser, not the scale: any positive multiple
+``c * NLL`` has the same maximum-likelihood model, and SGD on ``c * NLL`` with lr ``a``
+is SGD on ``NLL`` with lr ``c * a``. So choosing the scale is choosing what the
+learning rate means. The package uses the **mean negative log-likelihood per observed
+action**,
+
+    ``loss(phi) = -(1 / (N T)) sum_{n, t} log pi_phi(a_{n,t} | s_{n,t})``   (N games, T steps),
+
+because it is the one scale whose step does not depend on the episode length or the
+batch size. For a memory-1 table (logit ``phi_s`` per state ``s``, ``p_s = sigmoid(phi_s)``,
+``w_s`` the share of the batch's actions taken in ``s``, ``f_s`` the share of them that are
+action 0):
+
+    ``d loss / d phi_s = w_s (p_s - f_s)``,   ``d^2 loss / d phi_s^2 = w_s p_s (1 - p_s) <= w_s / 4``.
+
+One SGD step moves each state's logit by ``lr * w_s * (f_s - p_s)``: the same for any T
+and N (a statistic of the batch, not of its size), and gradient descent is stable for
+any ``lr < 8`` (the curvature is at most 1/4). The earlier choice, the log-likelihood of
+whole trajectories (sum over the T steps, mean over games), is ``T`` times this loss: at
+T = 150 the paper's lr 0.1 on it is lr 15 here, a step that grows with the episode
+length and, for a state holding more than half of the actions (``15 w_s / 4 > 2``),
+overshoots while the model is near 1/2. The per-action mean is also the form of the
+official LOLA-DiCE code's opponent-model loss, and the loss the network model of
+:class:`~lola_agents.learners.lola.LOLAAgent` always had.
+
+The price: with the paper's schedule (lr 0.1, 50 steps, then 1 per update) a logit
+moves by less than ``lr * w_s`` per step, at most ``5 w_s`` over the first 50 steps, so
+rarely visited states stay near 1/2 and one step per update tracks a changing opponent
+slowly. The schedule is an option
+(:class:`OpponentModelSchedule`: steps at the first update, steps per update, lr,
+warm start) and ``om_lr = 15`` reproduces the step of the trajectory-sum loss at
+T = 150 (docs/sampled_learners.md has the measured results of both).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from coin_game_env.core import check_number
-from lola_agents.learners.pg import LOLAPGAgent, LOLAPGConfig, matrix_states
+from lola_agents import shaping
+from lola_agents.learners.pg import (
+    LOLAPGAgent,
+    LOLAPGConfig,
+    OpponentView,
+    lola_bundle,
+    matrix_states,
+)
 from lola_agents.policies.tabular import TabularPolicy
 from lola_agents.rollout import Batch
 
 
-@dataclass
-class LOLAOMConfig(LOLAPGConfig):
-    """LOLA-PG settings plus the opponent model's fitting schedule (paper defaults).
+@dataclass(frozen=True)
+class OpponentModelSchedule:
+    """How an opponent model is fitted at each update (defaults: the paper's schedule).
 
     Attributes:
-        om_lr: SGD learning rate of the opponent model (paper 0.1).
-        om_first_steps: SGD steps at the first update (paper 50).
-        om_steps: SGD steps at every later update (paper 1).
+        lr: learning rate on :func:`opponent_model_loss` (per-action mean NLL; paper 0.1).
+        first_steps: optimiser steps at the first fit (paper 50).
+        steps: optimiser steps at every later fit (paper 1).
+        warm_start: continue from the previous fit (paper); False re-initialises the
+            model and its optimiser before every fit and takes ``first_steps`` each time.
     """
 
-    om_lr: float = 0.1
-    om_first_steps: int = 50
-    om_steps: int = 1
+    lr: float = 0.1
+    first_steps: int = 50
+    steps: int = 1
+    warm_start: bool = True
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number("om_lr", self.om_lr, allow_low=False)
-        for name in ("om_first_steps", "om_steps"):
+        check_number("om_lr", self.lr, allow_low=False)
+        for name in ("first_steps", "steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+                raise ValueError(f"om_{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.warm_start, bool):
+            raise ValueError(f"om_warm_start must be True or False, got {self.warm_start!r}")
+
+    def steps_at(self, fits_so_far: int) -> int:
+        """Optimiser steps of the next fit, after ``fits_so_far`` earlier fits."""
+        return self.first_steps if fits_so_far == 0 or not self.warm_start else self.steps
+
+
+def opponent_model_loss(log_probs: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood per observed action (the derivation is in the module doc).
+
+    Args:
+        log_probs: ``[T, N]`` (or any shape) log-probabilities of the opponent's observed
+            actions under the model, differentiable in the model's parameters.
+
+    Returns:
+        Scalar, nats per action; the same scale for any episode length and batch size.
+    """
+    return -log_probs.mean()
+
+
+class OpponentModel:
+    """A model of the opponent's policy and its fit: the one used by every LOLA-OM learner.
+
+    Args:
+        module: the model (its parameters are fitted in place): a
+            :class:`~lola_agents.policies.tabular.TabularPolicy`, a ``MemoryOneNet`` or a
+            coin-game network.
+        schedule: the fitting schedule.
+        optimizer: an optimiser over ``module``'s parameters (None: SGD at ``schedule.lr``,
+            the paper's).
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        schedule: OpponentModelSchedule,
+        optimizer: torch.optim.Optimizer | None = None,
+    ) -> None:
+        self.module = module
+        self.schedule = schedule
+        self.optimizer = optimizer or torch.optim.SGD(module.parameters(), lr=schedule.lr)
+        self.initial_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        self.fits = 0
+        self.last_nll = float("nan")
+
+    def fit(self, log_probs: Callable[[], torch.Tensor]) -> float:
+        """One fit by the schedule; returns the NLL per action after it (nats).
+
+        Args:
+            log_probs: ``() -> [T, N]`` log-probabilities of the observed actions under the
+                module's current parameters (called once per step and once after).
+        """
+        if not self.schedule.warm_start and self.fits > 0:
+            self.module.load_state_dict(self.initial_state)
+            self.optimizer.state.clear()  # no momentum / Adam moments from the previous fit
+        for _ in range(self.schedule.steps_at(self.fits)):
+            loss = opponent_model_loss(log_probs())
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+        with torch.no_grad():
+            self.last_nll = float(opponent_model_loss(log_probs()))
+        self.fits += 1
+        return self.last_nll
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"module": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "fits": self.fits}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["module"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.fits = int(state["fits"])
 
 
 def fit_opponent_model(
@@ -58,28 +174,83 @@ def fit_opponent_model(
     actions: torch.Tensor,
     steps: int,
 ) -> float:
-    """Maximum-likelihood SGD steps of a memory-1 model on observed trajectories.
-
-    Loss: negative log-likelihood of the trajectories, summed over time and
-    averaged over games.
+    """``steps`` optimiser steps of a memory-1 model on :func:`opponent_model_loss`.
 
     Args:
         model: the opponent model (its logits are updated in place).
         optimizer: optimiser over ``model.parameters()``.
-        obs: the opponent's observations ``[T, N]`` (int64, its own perspective).
+        obs: the opponent's observations ``[T, N]`` (matrix-game states, its own perspective).
         actions: the opponent's actions ``[T, N]``.
-        steps: number of SGD steps on the mean negative log-likelihood.
+        steps: number of optimiser steps.
 
     Returns:
-        The negative log-likelihood per action after the last step (for logging).
+        The negative log-likelihood per action after the last step (nats).
     """
+    states = matrix_states(obs)
     for _ in range(steps):
+        loss = opponent_model_loss(model.log_prob(states, actions))
         optimizer.zero_grad()
-        loss = -model.log_prob(obs, actions).sum(0).mean()
         loss.backward()
         optimizer.step()
     with torch.no_grad():
-        return float(-model.log_prob(obs, actions).mean())
+        return float(opponent_model_loss(model.log_prob(states, actions)))
+
+
+# --------------------------------------------------------------------------- diagnostics
+def bernoulli_log_pi(logits: torch.Tensor) -> torch.Tensor:
+    """``[..., 2]`` log-probabilities of actions (0, 1) from memory-1 logits ``[...]``
+    (``P(action 0) = sigmoid(logit)``)."""
+    return torch.stack([F.logsigmoid(logits), F.logsigmoid(-logits)], dim=-1)
+
+
+def visited_kl(true_log_pi: torch.Tensor, model_log_pi: torch.Tensor) -> float:
+    """Model error: ``KL(true policy || model)`` in nats, averaged over the visited steps.
+
+    Args:
+        true_log_pi, model_log_pi: ``[T, N, A]`` log-probabilities of every action at the
+            states the opponent visited (so states count by how often they were visited).
+    """
+    with torch.no_grad():
+        return float((true_log_pi.exp() * (true_log_pi - model_log_pi)).sum(-1).mean())
+
+
+def shaping_agreement(with_model: shaping.Tree, with_truth: shaping.Tree) -> dict[str, float]:
+    """How the shaping term computed with the model compares with the one computed with the
+    opponent's true parameters (both from :meth:`lola_agents.shaping.GradientBundle.shaping`,
+    one learner's parameters each, no run axis).
+
+    Returns:
+        ``shaping_cosine`` (cosine similarity) and ``shaping_norm_ratio`` (|model| / |true|).
+    """
+    norm_model = float(shaping.norm(with_model, 0))
+    norm_true = float(shaping.norm(with_truth, 0))
+    cosine = float(shaping.dot(with_model, with_truth, 0)) / max(norm_model * norm_true, 1e-30)
+    return {"shaping_cosine": cosine, "shaping_norm_ratio": norm_model / max(norm_true, 1e-30)}
+
+
+@dataclass
+class LOLAOMConfig(LOLAPGConfig):
+    """LOLA-PG settings plus the opponent model's fitting schedule (paper defaults).
+
+    Attributes:
+        om_lr: SGD learning rate on the per-action mean NLL (paper 0.1).
+        om_first_steps: SGD steps at the first update (paper 50).
+        om_steps: SGD steps at every later update (paper 1).
+        om_warm_start: continue from the previous fit (paper); False refits from
+            uniform with ``om_first_steps`` at every update.
+    """
+
+    om_lr: float = 0.1
+    om_first_steps: int = 50
+    om_steps: int = 1
+    om_warm_start: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.schedule()  # validates the om_* fields
+
+    def schedule(self) -> OpponentModelSchedule:
+        return OpponentModelSchedule(self.om_lr, self.om_first_steps, self.om_steps, self.om_warm_start)
 
 
 class LOLAOMAgent(LOLAPGAgent):
@@ -87,45 +258,73 @@ class LOLAOMAgent(LOLAPGAgent):
 
     config_class = LOLAOMConfig
     name = "LOLA-OM"
+    #: log ``model_kl``, ``shaping_cosine``, ``shaping_norm_ratio`` each update when the
+    #: opponent's parameters are readable (costs a second shaping term per update)
+    log_model_diagnostics = True
 
     def __init__(self, config: LOLAOMConfig | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
         # Uninformed start: P(action 0) = 1/2 in every state.
         self.opponent_model = TabularPolicy(logits=torch.zeros(5))
-        self.model_optimizer = torch.optim.SGD(self.opponent_model.parameters(), lr=self.cfg.om_lr)
-        self.model_fits = 0
+        self.model = OpponentModel(self.opponent_model, self.cfg.schedule())
+        self._truth: OpponentView | None = None  # read for the diagnostics only
+
+    @property
+    def model_fits(self) -> int:
+        return self.model.fits
 
     def set_opponent(self, opponent: Any) -> None:
-        """LOLA-OM does not read the opponent; it only watches its actions."""
+        """LOLA-OM learns only from the opponent's actions. If the opponent's memory-1
+        parameters are readable, they are kept for the logged diagnostics, never for the update."""
+        try:
+            self._truth = OpponentView(opponent)
+        except TypeError:
+            self._truth = None
 
     def opponent_params(self, batch: Batch, opponent_batch: Batch) -> torch.Tensor:
-        steps = self.cfg.om_first_steps if self.model_fits == 0 else self.cfg.om_steps
-        self.last_model_nll = fit_opponent_model(
-            self.opponent_model,
-            self.model_optimizer,
-            matrix_states(opponent_batch.obs),
-            opponent_batch.actions,
-            steps,
-        )
-        self.model_fits += 1
+        states = matrix_states(opponent_batch.obs)
+        self.model.fit(lambda: self.opponent_model.log_prob(states, opponent_batch.actions))
         return self.opponent_model.logits.detach().clone()
 
     def policy_direction(
         self, batch: Batch, opponent_batch: Batch, baseline: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
         direction, logs = super().policy_direction(batch, opponent_batch, baseline)
-        return direction, {**logs, "model_nll": self.last_model_nll}
+        logs = {**logs, "model_nll": self.model.last_nll}
+        if self.log_model_diagnostics and self._truth is not None:
+            logs.update(self.model_diagnostics(batch, opponent_batch, baseline))
+        return direction, logs
+
+    def model_diagnostics(
+        self, batch: Batch, opponent_batch: Batch, baseline: torch.Tensor
+    ) -> dict[str, float]:
+        """Model error and the shaping term with the model vs with the true parameters
+        (:func:`visited_kl`, :func:`shaping_agreement`) on this update's batch."""
+        assert self._truth is not None
+        truth = self._truth.params().float()
+        model = self.opponent_model.logits.detach()
+        states = matrix_states(opponent_batch.obs)
+        terms = [
+            lola_bundle(self.acting_params(), opponent, batch, opponent_batch, self.cfg.gamma,
+                        baseline, self.cfg.eta).shaping(0)
+            for opponent in (model, truth)
+        ]
+        return {
+            "model_kl": visited_kl(bernoulli_log_pi(truth[states]), bernoulli_log_pi(model[states])),
+            **shaping_agreement(*terms),
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {
             **super().state_dict(),
             "opponent_model": self.opponent_model.state_dict(),
-            "model_optimizer": self.model_optimizer.state_dict(),
-            "model_fits": self.model_fits,
+            "model_optimizer": self.model.optimizer.state_dict(),
+            "model_fits": self.model.fits,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.opponent_model.load_state_dict(state["opponent_model"])
-        self.model_optimizer.load_state_dict(state["model_optimizer"])
-        self.model_fits = int(state["model_fits"])
+        self.model.load_state_dict(
+            {"module": state["opponent_model"], "optimizer": state["model_optimizer"],
+             "fits": state["model_fits"]}
+        )
