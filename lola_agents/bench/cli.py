@@ -103,7 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scale",
         default="quick",
         choices=SCALES,
-        help="tiny (smoke test), quick (default, <= 10 min here), paper",
+        help="tiny (smoke test, about a minute), quick (default, minutes), paper (hours)",
     )
     parser.add_argument(
         "--seeds", type=int, default=None, help="number of seeds 0..N-1 (default: the scale's)"

@@ -7,8 +7,8 @@ the game also returns the curves ``env_steps`` (game steps of all games played s
 far, i.e. steps per update x updates) and ``wall_time_s`` (seconds since training
 began), aligned with its other curves, so the report can draw all learners of a
 game on one axis; exact learners take no environment steps and have neither. Scales: ``tiny`` (a smoke test
-in seconds), ``quick`` (the default; the whole default run <= 10 minutes on a
-2-core CPU), ``paper`` (the paper's settings where they are affordable).
+in seconds), ``quick`` (the default; minutes on a 2-core CPU, see
+the README for a measured run), ``paper`` (the paper's settings where they are affordable).
 """
 
 from __future__ import annotations
