@@ -450,28 +450,33 @@ class LOLAAgent(StatefulAgent):
         return PolicyView(*self._opponent_policy())
 
     #: LOLA-OM: log ``model_kl``, ``shaping_cosine``, ``shaping_norm_ratio`` each update when
-    #: the opponent's parameters are readable (costs a second shaping term per update)
-    log_model_diagnostics = True
+    #: the opponent's parameters are readable. It costs a second shaping term per update,
+    #: so None (the default) turns it on for tabular policies only; True / False force it.
+    log_model_diagnostics: bool | None = None
 
-    def _model_diagnostics(self, me: PolicyView, model: PolicyView, their_obs: torch.Tensor,
-                           my_encoded: torch.Tensor, model_encoded: torch.Tensor, starts: torch.Tensor,
-                           *shaped_args: Any) -> dict[str, float]:
+    def _diagnostics_on(self) -> bool:
+        if self.log_model_diagnostics is None:
+            return self.cfg.network == "tabular"
+        return bool(self.log_model_diagnostics)
+
+    def _model_diagnostics(self, with_model: ParamDict, me: PolicyView, model: PolicyView,
+                           their_obs: torch.Tensor, my_encoded: torch.Tensor, model_encoded: torch.Tensor,
+                           starts: torch.Tensor, *shaped_args: Any) -> dict[str, float]:
         """Model error ``KL(true || model)`` over the visited steps, and the shaping term with
         the model vs with the opponent's true parameters (read here only, never for the update)."""
         try:
             module, params = self._opponent_policy()
         except TypeError:
             return {}
-        with_model = self._last_shaping
         true_encoded = module.encode(their_obs, starts)
         truth = PolicyView(module, params)
-        self._shaped_direction(me, truth, my_encoded, true_encoded, starts, *shaped_args)
+        _, with_truth, _ = self._shaping_terms(me, truth, my_encoded, true_encoded, starts, *shaped_args)
         with torch.no_grad():
             true_log_pi = torch.log_softmax(functional_call(module, params, (true_encoded, starts)), dim=-1)
             model_log_pi = torch.log_softmax(
                 functional_call(model.module, model.params, (model_encoded, starts)), dim=-1)
         return {"model_kl": visited_kl(true_log_pi, model_log_pi),
-                **shaping_agreement(with_model, self._last_shaping)}
+                **shaping_agreement(with_model, with_truth)}
 
     # -- learning
     def learn(self, batch: Batch, opponent_batch: Batch) -> dict[str, float]:
@@ -514,20 +519,16 @@ class LOLAAgent(StatefulAgent):
             them_module = self.opponent_model if self.opponent_model is not None else self._opponent_view_module()
             their_encoded = them_module.encode(their_obs, starts)
             them = self._opponent_view(their_encoded, starts, their_actions)
-            direction, shaping_logs = self._shaped_direction(
-                me, them, my_encoded, their_encoded, starts, my_actions, their_actions,
-                my_adv, their_adv, opponent_batch.rewards, discounts, slices, weights, entropy_coef,
-                shaped_games,
-            )
+            shaped_args = (my_actions, their_actions, my_adv, their_adv, opponent_batch.rewards,
+                           discounts, slices, weights, entropy_coef, shaped_games)
+            naive, chi, eta = self._shaping_terms(me, them, my_encoded, their_encoded, starts, *shaped_args)
+            direction, shaping_logs = self._shaped_direction(naive, chi, eta)
             logs.update(shaping_logs)
             if self.opponent_model is not None:
                 logs["model_nll"] = self.last_model_nll
-                if self.log_model_diagnostics:
+                if self._diagnostics_on():
                     logs.update(self._model_diagnostics(
-                        me, them, their_obs, my_encoded, their_encoded, starts, my_actions, their_actions,
-                        my_adv, their_adv, opponent_batch.rewards, discounts, slices, weights, entropy_coef,
-                        shaped_games,
-                    ))
+                        chi, me, them, their_obs, my_encoded, their_encoded, starts, *shaped_args))
         grad_norm = float(torch.sqrt(sum((d.double() ** 2).sum() for d in direction.values())))
         check_finite(f"{cfg.name} policy direction (update {self.updates + 1})", grad_norm)
         if cfg.max_grad_norm > 0 and grad_norm > cfg.max_grad_norm:
@@ -618,15 +619,16 @@ class LOLAAgent(StatefulAgent):
                 total[k] += g
         return total
 
-    def _shaped_direction(
+    def _shaping_terms(
         self, me: PolicyView, them: PolicyView, my_encoded: torch.Tensor, their_encoded: torch.Tensor,
         starts: torch.Tensor, my_actions: torch.Tensor, their_actions: torch.Tensor,
         my_adv: torch.Tensor, their_adv: torch.Tensor, their_rewards: torch.Tensor,
         discounts: torch.Tensor, slices: list[slice], weights: list[float], entropy_coef: float,
         shaped_games: torch.Tensor | None,
-    ) -> tuple[ParamDict, dict[str, float]]:
-        """``grad_1 V_1 + eta * grad_1[ v . grad_2 V_2 ]`` by :class:`lola_agents.shaping.LOLA`
-        over :class:`SampledValues` (see the module doc); an ascent direction of my weights.
+    ) -> tuple[ParamDict, ParamDict, float]:
+        """``(grad_1 L_1, chi, eta)`` of :class:`lola_agents.shaping.LOLA` over
+        :class:`SampledValues` (see the module doc): the naive gradient and the shaping term
+        of my loss ``L_1 = -V_1``, and the opponent's look-ahead rate on them.
 
         ``shaped_games`` (float ``[N]``, None = all) weights each game's shaping term; only
         the policy-space look-ahead, whose opponent parameters are per game, can do that.
@@ -644,9 +646,14 @@ class LOLAAgent(StatefulAgent):
         v = rule.v(bundle, 0)
         if shaped_games is not None:
             v = {"logits": v["logits"] * shaped_games.view(1, -1, 1)}
-        naive = bundle.naive(0)
-        chi = bundle.shaping(0, v)
-        eta = bundle.step_eta(1)
+        return bundle.naive(0), bundle.shaping(0, v), bundle.step_eta(1)
+
+    def _shaped_direction(
+        self, naive: ParamDict, chi: ParamDict, eta: float
+    ) -> tuple[ParamDict, dict[str, float]]:
+        """The ascent direction ``-(naive - eta * chi)`` of my weights, with the shaping term
+        bounded by ``shaping_clip`` when set; plus logged scalars."""
+        cfg = self.cfg
         logs: dict[str, float] = {}
         factor = 1.0
         if cfg.shaping_clip > 0:  # bound |eta chi| by shaping_clip * |naive|
@@ -654,7 +661,6 @@ class LOLAAgent(StatefulAgent):
             shaping_norm = eta * float(shaping.norm(chi, 0))
             factor = min(1.0, cfg.shaping_clip * naive_norm / shaping_norm) if shaping_norm > 0 else 1.0
             logs = {"shaping_ratio": shaping_norm / max(naive_norm, 1e-12), "shaping_scale": factor}
-        self._last_shaping = chi  # read by _model_diagnostics
         descent = shaping.combine(naive, chi, -eta * factor)
         return {k: -d for k, d in descent.items()}, logs
 
