@@ -99,12 +99,12 @@ def _matrix_states(batch: Batch) -> torch.Tensor | None:
     """Memory-1 states ``[T, N]`` of a matrix-game batch (ints or 5-wide one-hot obs), else None."""
     import torch
 
+    from lola_agents.policies.tabular import matrix_states
+
     obs = batch.obs
-    if obs.dim() == 2 and obs.dtype == torch.int64:
-        return obs
-    if obs.dim() == 3 and obs.shape[-1] == len(STATE_NAMES):
-        return obs.argmax(dim=-1)
-    return None
+    integer_states = obs.dim() == 2 and obs.dtype == torch.int64
+    one_hot_states = obs.dim() == 3 and obs.shape[-1] == len(STATE_NAMES)
+    return matrix_states(obs) if integer_states or one_hot_states else None
 
 
 def action_given_state(batch: Batch) -> dict[str, dict[str, Any]]:

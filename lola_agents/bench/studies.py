@@ -89,8 +89,7 @@ class CoinCurves:
     ``lola_agents.ppo.train``.
     """
 
-    def __init__(self, steps_per_update: int, updates: int | None = None) -> None:
-        self.steps_per_update = steps_per_update
+    def __init__(self, updates: int | None = None) -> None:
         self.updates = updates  # for the runner's in-task progress (None: unknown)
         self.start = time.perf_counter()
         self.values: dict[str, list[float]] = {
@@ -118,7 +117,7 @@ class CoinCurves:
             (row[k] for k in ("agent0/own_coin_rate", "agent1/own_coin_rate") if k in row),
             math.nan,
         )
-        self._add(update * self.steps_per_update, own, [row["reward_0"], row["reward_1"]])
+        self._add(int(row["env_steps"]), own, [row["reward_0"], row["reward_1"]])
 
     def ppo_record(self, update: int, batches: Any, record: dict[str, Any]) -> None:
         """``callback`` of ``lola_agents.ppo.train``."""
@@ -278,7 +277,7 @@ def train_coin_pair(
         )
     else:
         players = agents
-    curves = CoinCurves(num_envs * env_options["max_cycles"], updates)
+    curves = CoinCurves(updates)
     train(
         "coin_game_v0",
         players[0],

@@ -540,7 +540,7 @@ def _train_coin_pair(
         preset_name, method = COIN_LEARNERS[name]
         config = preset(preset_name, method=method).agent
         agents = [CoinLOLAAgent(config, seed=2 * seed + seat) for seat in (0, 1)]
-        curves = CoinCurves(games * steps, updates)
+        curves = CoinCurves(updates)
         train(
             "coin_game_v0",
             *agents,
@@ -567,7 +567,7 @@ def _train_coin_pair(
         )
         return [agent, agent], {}, shared_env_options("coin_game_v0", env_options)
     agents = make_ippo("coin_game_v0", games, seed, config, **env_options)
-    curves = CoinCurves(games * steps, -(-total_steps // (games * steps)))
+    curves = CoinCurves(-(-total_steps // (games * steps)))
     train_ppo(
         "coin_game_v0",
         agents,

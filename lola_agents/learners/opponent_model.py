@@ -174,26 +174,22 @@ def fit_opponent_model(
     actions: torch.Tensor,
     steps: int,
 ) -> float:
-    """``steps`` optimiser steps of a memory-1 model on :func:`opponent_model_loss`.
+    """``steps`` optimiser steps of a memory-1 model on :func:`opponent_model_loss` (one
+    :meth:`OpponentModel.fit` of ``steps`` steps).
 
     Args:
         model: the opponent model (its logits are updated in place).
         optimizer: optimiser over ``model.parameters()``.
         obs: the opponent's observations ``[T, N]`` (matrix-game states, its own perspective).
         actions: the opponent's actions ``[T, N]``.
-        steps: number of optimiser steps.
+        steps: number of optimiser steps, >= 1.
 
     Returns:
         The negative log-likelihood per action after the last step (nats).
     """
     states = matrix_states(obs)
-    for _ in range(steps):
-        loss = opponent_model_loss(model.log_prob(states, actions))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        return float(opponent_model_loss(model.log_prob(states, actions)))
+    fit = OpponentModel(model, OpponentModelSchedule(first_steps=steps, steps=steps), optimizer)
+    return fit.fit(lambda: model.log_prob(states, actions))
 
 
 # --------------------------------------------------------------------------- diagnostics
