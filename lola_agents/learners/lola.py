@@ -516,7 +516,7 @@ class LOLAAgent(StatefulAgent):
             direction = self._first_order(me, me.params, my_encoded, starts, my_actions, my_adv, discounts, slices,
                                           weights, entropy_coef)
         else:
-            them_module = self.opponent_model if self.opponent_model is not None else self._opponent_view_module()
+            them_module = self.opponent_model if self.opponent_model is not None else self._opponent_policy()[0]
             their_encoded = them_module.encode(their_obs, starts)
             them = self._opponent_view(their_encoded, starts, their_actions)
             shaped_args = (my_actions, their_actions, my_adv, their_adv, opponent_batch.rewards,
@@ -577,9 +577,6 @@ class LOLAAgent(StatefulAgent):
     def entropy_coef_now(self) -> float:
         """Weight of the entropy bonus at the next update: ``entropy_coef * entropy_coef_decay ** updates``."""
         return self.cfg.entropy_coef * self.cfg.entropy_coef_decay ** self.updates
-
-    def _opponent_view_module(self) -> nn.Module:
-        return self._opponent_policy()[0]
 
     def _opponent_policy(self) -> tuple[nn.Module, ParamDict]:
         """The opponent's policy module and the parameters that played the batch: another
