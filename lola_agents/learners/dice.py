@@ -1,8 +1,9 @@
 """LOLA-DiCE: LOLA with k look-ahead steps through the DiCE estimator.
 
 Reads top to bottom: hyper-parameters (:class:`LOLADiCEConfig`, paper's IPD
-defaults), the DiCE objective (:func:`magic_box`, :func:`dice_objective`), and
-the agent (:class:`LOLADiCEAgent`).
+defaults) and the agent (:class:`LOLADiCEAgent`), a preset of
+:class:`lola_agents.learners.lola.LOLAAgent`; the DiCE objective is
+:func:`lola_agents.estimators.dice_objective`.
 
 DiCE (Foerster et al. 2018b): the objective of agent i on sampled episodes is
 ``sum_t gamma^t r_i,t * MagicBox(sum_{t'<=t} sum_agents log pi(a_t'))`` with
@@ -31,7 +32,8 @@ Farquhar et al. 2019), which trades bias for variance.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -40,22 +42,11 @@ import coin_game_env
 from coin_game_env.core import check_int, check_number
 from lola_agents import shaping
 from lola_agents.estimators import dice_objective, episode_discounts, returns_to_go
-from lola_agents.learners.opponent_model import OpponentModel, OpponentModelSchedule
-from lola_agents.learners.pg import (
-    FixedTabularAgent,
-    OpponentView,
-    check_finite,
-    matrix_states,
-    rng_state,
-    set_rng_state,
-)
-from lola_agents.policies.tabular import (
-    TabularActor,
-    TabularCritic,
-    TabularPolicy,
-    memory1_log_prob,
-)
-from lola_agents.rollout import Batch, StatefulAgent, collect
+from lola_agents.learners.lola import LOLAAgent
+from lola_agents.learners.opponent_model import OpponentModelSchedule
+from lola_agents.learners.pg import FixedTabularAgent, TabularLearner, matrix_states
+from lola_agents.policies.tabular import TabularCritic, memory1_log_prob
+from lola_agents.rollout import Batch, collect
 from lola_agents.seeding import Stream, numpy_generator
 
 OPTIMIZERS = ("adam", "sgd")
@@ -132,16 +123,11 @@ class LOLADiCEConfig:
         return OpponentModelSchedule(self.om_lr, self.om_first_steps, self.om_steps, self.om_warm_start)
 
 
-# --------------------------------------------------------------------------- DiCE objective
-
-
-
-
-
-
 # --------------------------------------------------------------------------- agent
-class LOLADiCEAgent(TabularActor, StatefulAgent):
-    """LOLA-DiCE learner with a tabular memory-1 policy (any seat, any opponent).
+class LOLADiCEAgent(TabularLearner, LOLAAgent):
+    """LOLA-DiCE learner with a tabular memory-1 policy (any seat, any opponent): a preset of
+    :class:`~lola_agents.learners.lola.LOLAAgent` whose direction is the k-step look-ahead
+    gradient on fresh episodes and whose critics are two tables (mine and the opponent's).
 
     Against an agent that exposes its parameters (:meth:`acting_params`, e.g.
     another LOLA-DiCE or LOLA-PG agent, or a fixed memory-1 table) the look-ahead
@@ -152,54 +138,24 @@ class LOLADiCEAgent(TabularActor, StatefulAgent):
     """
 
     config_class = LOLADiCEConfig
-
     name = "LOLA-DiCE"
 
-    def __init__(self, config: LOLADiCEConfig | None = None, **overrides: Any) -> None:
-        base = asdict(config) if config is not None else {}
-        self.cfg = LOLADiCEConfig(**{**base, **overrides})
-        init_gen = torch.Generator().manual_seed(self.cfg.seed)
-        self.policy = TabularPolicy(init_std=self.cfg.init_std, generator=init_gen)
+    def _build(self) -> None:
+        cfg = self.cfg
+        self._build_table(cfg.init_std)
         self.critic = TabularCritic()  # my returns
         self.opponent_critic = TabularCritic()  # the opponent's returns (its inner-step baseline)
-        if self.cfg.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.cfg.outer_lr)
-        else:
-            self.optimizer = torch.optim.SGD(self.policy.parameters(), lr=self.cfg.outer_lr)
+        optimizer = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.SGD
+        self.policy_optimizer = optimizer(self.policy.parameters(), lr=cfg.outer_lr)
         critic_params = [*self.critic.parameters(), *self.opponent_critic.parameters()]
-        self.critic_optimizer = torch.optim.SGD(critic_params, lr=self.cfg.critic_lr)
-        self.opponent_model = TabularPolicy(logits=torch.zeros(5))
-        self.model = OpponentModel(self.opponent_model, self.cfg.schedule())
-        self.rng = numpy_generator(self.cfg.seed, Stream.ACTING)  # acting in the real game
-        self.sim_rng = numpy_generator(self.cfg.seed, Stream.SIMULATION)  # simulated look-ahead episodes
+        self.critic_optimizer = torch.optim.SGD(critic_params, lr=cfg.critic_lr)
+        self._build_model(cfg.schedule())
+        self.models_opponent = cfg.opponent_model
+        self.sim_rng = numpy_generator(cfg.seed, Stream.SIMULATION)  # simulated look-ahead episodes
         self.sim_env: Any = None
         self.sim_env_rng: str | None = None  # restored into the sim env when it is built
-        self._acting_logits = self.policy.logits.detach().clone()
-        self.opponent: OpponentView | None = None
-        self.updates = 0
-
-    @property
-    def model_fits(self) -> int:
-        return self.model.fits
-
-    def set_opponent(self, opponent: Any) -> None:
-        """Read access to the opponent's parameters (ignored with ``opponent_model=True``)."""
-        if not self.cfg.opponent_model:
-            self.opponent = OpponentView(opponent)
 
     # -- the look-ahead
-    def _opponent_start(self, opponent_batch: Batch) -> torch.Tensor:
-        if self.cfg.opponent_model:
-            states = matrix_states(opponent_batch.obs)
-            self.model.fit(lambda: self.opponent_model.log_prob(states, opponent_batch.actions))
-            return self.opponent_model.logits.detach().clone()
-        if self.opponent is None:
-            raise RuntimeError(
-                "LOLADiCEAgent has no opponent to read: call agent.set_opponent(other_agent) "
-                "(the trainer does this) or set opponent_model=True"
-            )
-        return self.opponent.params().float()
-
     def _simulate(
         self, own: torch.Tensor, opponent: torch.Tensor, seat: int, steps: int, num_envs: int
     ) -> tuple[Batch, Batch]:
@@ -261,72 +217,39 @@ class LOLADiCEAgent(TabularActor, StatefulAgent):
             objective, self.policy.logits, opponent_start, self.cfg.lookahead, self.cfg.inner_lr
         )
 
-    def learn(self, batch: Batch, opponent_batch: Batch) -> dict[str, float]:
-        """One LOLA-DiCE update from the real batch ``[T, N]`` (plus simulated look-ahead episodes)."""
-        opponent_start = self._opponent_start(opponent_batch)
-        gradient = self.lookahead_gradient(batch, opponent_batch, opponent_start)
-        check_finite(f"{self.name} policy gradient (update {self.updates + 1})", gradient)
+    # -- learning (the loop is LOLAAgent.learn)
+    def _prepare(self, batch: Batch, opponent_batch: Batch) -> SimpleNamespace:
+        return SimpleNamespace(batch=batch, opponent_batch=opponent_batch)
 
-        self.optimizer.zero_grad()
-        self.policy.logits.grad = -gradient  # optimisers minimise
-        before = self.policy.logits.detach().clone()
-        self.optimizer.step()
-        if not bool(torch.isfinite(self.policy.logits).all()):
-            after = self.policy.logits.detach().clone()
-            with torch.no_grad():
-                self.policy.logits.copy_(before)
-            check_finite(f"{self.name} logits after update {self.updates + 1}", after)
+    def _direction(self, u: SimpleNamespace) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """The look-ahead gradient from the real batch ``[T, N]`` (plus simulated episodes)."""
+        opponent_start = self._opponent_logits(u.opponent_batch).float()
+        gradient = self.lookahead_gradient(u.batch, u.opponent_batch, opponent_start)
+        return {"logits": gradient}, {"grad_norm": float(gradient.norm())}
 
-        # Critics regress on the real batch's returns-to-go (half squared error, as in NL-PG).
+    def _critic_backward(self, u: SimpleNamespace) -> float:
+        # Both critics regress on the real batch's returns-to-go (half squared error, as in NL-PG).
         losses = []
-        for critic, subject in ((self.critic, batch), (self.opponent_critic, opponent_batch)):
+        for critic, subject in ((self.critic, u.batch), (self.opponent_critic, u.opponent_batch)):
             returns = returns_to_go(subject.rewards, subject.dones, self.cfg.gamma)
             losses.append(0.5 * (critic(matrix_states(subject.obs)) - returns).pow(2).mean())
-        self.critic_optimizer.zero_grad()
         (losses[0] + losses[1]).backward()
-        self.critic_optimizer.step()
-        self.updates += 1
-        return {"grad_norm": float(gradient.norm()), "critic_loss": float(losses[0].detach())}
+        return float(losses[0].detach())
 
-    # -- checkpoints (tensors + JSON text only)
-    def config(self) -> dict[str, Any]:
-        return asdict(self.cfg)
+    # -- checkpoints: LOLAAgent's, with this layout
+    def _state_parts(self) -> dict[str, str]:
+        parts = super()._state_parts()
+        parts.update(optimizer="policy_optimizer", opponent_critic="opponent_critic", sim_rng="sim_rng",
+                     sim_env_rng="_sim_env_rng_text")
+        del parts["policy_optimizer"]
+        return parts
 
-    def state_dict(self) -> dict[str, Any]:
-        sim_rng = (
-            self.sim_env.rng_state if self.sim_env is not None
-            else self.sim_env_rng
-        )
-        return {
-            "policy": self.policy.state_dict(),
-            "critic": self.critic.state_dict(),
-            "opponent_critic": self.opponent_critic.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
-            "opponent_model": self.opponent_model.state_dict(),
-            "model_optimizer": self.model.optimizer.state_dict(),
-            "model_fits": self.model.fits,
-            "rng": rng_state(self.rng),
-            "sim_rng": rng_state(self.sim_rng),
-            "sim_env_rng": sim_rng or "",
-            "acting_logits": self._acting_logits.clone(),
-            "updates": self.updates,
-        }
+    @property
+    def _sim_env_rng_text(self) -> str:
+        """The simulation env's generator state as JSON text ("" before the first simulation)."""
+        return (self.sim_env.rng_state if self.sim_env is not None else self.sim_env_rng) or ""
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.critic.load_state_dict(state["critic"])
-        self.opponent_critic.load_state_dict(state["opponent_critic"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        self.model.load_state_dict(
-            {"module": state["opponent_model"], "optimizer": state["model_optimizer"],
-             "fits": state["model_fits"]}
-        )
-        set_rng_state(self.rng, state["rng"])
-        set_rng_state(self.sim_rng, state["sim_rng"])
+    @_sim_env_rng_text.setter
+    def _sim_env_rng_text(self, text: str) -> None:
         self.sim_env = None  # rebuilt on the next update, with its generator restored
-        self.sim_env_rng = state["sim_env_rng"] or None
-        self._acting_logits = state["acting_logits"].clone()
-        self.updates = int(state["updates"])
-
+        self.sim_env_rng = text or None

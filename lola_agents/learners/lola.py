@@ -39,7 +39,9 @@ policy (LOLA) or its actions (LOLA-OM).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -58,13 +60,6 @@ from lola_agents.estimators import (
     second_order_surrogate,
 )
 from lola_agents.learners.adalign import aligned_advantages
-from lola_agents.learners.opponent_model import (
-    OpponentModel,
-    OpponentModelSchedule,
-    shaping_agreement,
-    visited_kl,
-)
-from lola_agents.learners.pg import check_finite
 from lola_agents.metrics import joint_own_coin_rate
 from lola_agents.policies.coin import NETWORKS, canonical_obs, game_slices
 from lola_agents.policies.tabular import MemoryOneNet, matrix_states
@@ -74,6 +69,21 @@ from lola_agents.seeding import Stream, torch_generator
 METHODS = ("naive", "lola_pg", "lola_dice", "advantage_alignment")
 NETWORK_NAMES = ("tabular", *NETWORKS)
 OPTIMIZERS = ("sgd", "adam")
+
+
+class NonFiniteUpdateError(FloatingPointError):
+    """An update produced a NaN or infinite value; training stops instead of going on silently."""
+
+
+def check_finite(what: str, value: torch.Tensor | float, hint: str = "") -> None:
+    """Raise :class:`NonFiniteUpdateError` naming ``what`` unless every entry is finite."""
+    tensor = torch.as_tensor(value)
+    if not bool(torch.isfinite(tensor).all()):
+        shown = tensor.detach().flatten()[:8].tolist()
+        raise NonFiniteUpdateError(
+            f"non-finite update: {what} = {shown}. "
+            + (hint or "Lower the learning rate or check the rewards; the parameters were not changed.")
+        )
 
 
 # --------------------------------------------------------------------------- 1. hyper-parameters
@@ -345,9 +355,17 @@ class LOLAAgent(StatefulAgent):
 
     config_class = LOLAConfig
 
-    def __init__(self, config: LOLAConfig | None = None, **overrides: Any) -> None:
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
         base = asdict(config) if config is not None else {}
-        self.cfg = LOLAConfig(**{**base, **overrides})
+        self.cfg = self.config_class(**{**base, **overrides})
+        self.seat = 0
+        self.opponent: Any = None
+        self.updates = 0
+        self._build()
+
+    def _build(self) -> None:
+        """The components: policy and critic networks (seeded weights), their optimisers, the
+        acting generator, the opponent model (LOLA-OM)."""
         with torch.random.fork_rng():  # seeded weights without touching the caller's generator
             torch.manual_seed(self.cfg.seed)
             self.policy = _build_network(self.cfg, self.cfg.num_actions, policy=True)
@@ -363,11 +381,8 @@ class LOLAAgent(StatefulAgent):
             else None
         )
         self.generator = torch_generator(self.cfg.seed, Stream.ACTING)
-        self.seat = 0
-        self.opponent: Any = None
         # The module through which a tabular learner evaluates a fixed memory-1 opponent.
         self._table_view = MemoryOneNet(generator=torch.Generator()) if self.cfg.network == "tabular" else None
-        self.updates = 0
         self._acting_params = self._snapshot()
         self._params_changed = False
 
@@ -440,6 +455,8 @@ class LOLAAgent(StatefulAgent):
     def _opponent_view(self, encoded: torch.Tensor, starts: torch.Tensor, actions: torch.Tensor) -> PolicyView:
         """The opponent's policy as LOLA sees it: its true parameters, or the fitted model."""
         if self.opponent_model is not None:
+            from lola_agents.learners.opponent_model import OpponentModel, OpponentModelSchedule
+
             if getattr(self, "_model_fit", None) is None:
                 schedule = OpponentModelSchedule(self.cfg.om_lr, self.cfg.om_first_steps, self.cfg.om_steps)
                 self._model_fit = OpponentModel(self.opponent_model, schedule, self.model_optimizer)
@@ -465,6 +482,8 @@ class LOLAAgent(StatefulAgent):
                            starts: torch.Tensor, *shaped_args: Any) -> dict[str, float]:
         """Model error ``KL(true || model)`` over the visited steps, and the shaping term with
         the model vs with the opponent's true parameters (read here only, never for the update)."""
+        from lola_agents.learners.opponent_model import shaping_agreement, visited_kl
+
         try:
             module, params = self._opponent_policy()
         except TypeError:
@@ -479,9 +498,46 @@ class LOLAAgent(StatefulAgent):
         return {"model_kl": visited_kl(true_log_pi, model_log_pi),
                 **shaping_agreement(with_model, with_truth)}
 
-    # -- learning
+    # -- learning: the one update loop
     def learn(self, batch: Batch, opponent_batch: Batch) -> dict[str, float]:
-        """One update from a batch of full episodes ``[T, N]`` of both seats; returns logged scalars."""
+        """One update from a batch ``[T, N]`` of both seats; returns logged scalars.
+
+        The loop every preset runs: the critic's view of the batch (:meth:`_prepare`), the
+        policy's ascent direction (:meth:`_direction`: naive or shaped, the opponent read or
+        modelled), one optimiser step (:meth:`_step_policy`), one critic regression step
+        (:meth:`_critic_backward`).
+        """
+        update = self._prepare(batch, opponent_batch)
+        direction, logs = self._direction(update)
+        self._step_policy(direction)
+        self.critic_optimizer.zero_grad()
+        critic_loss = self._critic_backward(update)
+        check_finite(f"{self.name} critic loss (update {self.updates + 1})", critic_loss)
+        self.critic_optimizer.step()
+        self.updates += 1
+        return {**logs, "critic_loss": critic_loss}
+
+    def _step_policy(self, direction: ParamDict) -> None:
+        """One optimiser step along the ascent ``direction`` (by parameter name); a non-finite
+        direction or result raises :class:`NonFiniteUpdateError` and leaves the policy as it was."""
+        for key, d in direction.items():
+            check_finite(f"{self.name} policy direction {key} (update {self.updates + 1})", d)
+        before = self._snapshot()
+        self.policy_optimizer.zero_grad()
+        for key, param in self.policy.named_parameters():
+            param.grad = -direction[key].to(param.dtype)  # optimisers minimise; we ascend the value
+        self.policy_optimizer.step()
+        for key, param in self.policy.named_parameters():
+            if not bool(torch.isfinite(param).all()):
+                after = param.detach().clone()
+                with torch.no_grad():
+                    for k, p in self.policy.named_parameters():
+                        p.copy_(before[k])  # leave the agent as it was
+                check_finite(f"{self.name} {key} after update {self.updates + 1}", after)
+        self._params_changed = True
+
+    def _prepare(self, batch: Batch, opponent_batch: Batch) -> SimpleNamespace:
+        """Encoded observations, game slices and the critic's GAE advantages and targets of both agents."""
         cfg = self.cfg
         starts = batch.episode_starts
         if not bool(starts[0].all()) or not bool(batch.dones[-1].all()):
@@ -492,7 +548,6 @@ class LOLAAgent(StatefulAgent):
         my_obs = self._canonical(batch.obs, batch.agent_index)
         their_obs = self._canonical(opponent_batch.obs, opponent_batch.agent_index)
         my_encoded = self.policy.encode(my_obs, starts)
-        my_actions, their_actions = batch.actions, opponent_batch.actions
         slices = game_slices(batch.num_envs, cfg.chunk_games)
         weights = [(s.stop - s.start) / batch.num_envs for s in slices]
 
@@ -502,7 +557,19 @@ class LOLAAgent(StatefulAgent):
         my_adv, my_targets = gae(batch.rewards, values[..., 0], batch.dones, cfg.gamma, cfg.gae_lambda)
         their_adv, their_targets = gae(opponent_batch.rewards, values[..., 1], batch.dones, cfg.gamma, cfg.gae_lambda)
         discounts = episode_discounts(starts, cfg.gamma)
+        return SimpleNamespace(
+            batch=batch, opponent_batch=opponent_batch, starts=starts, their_obs=their_obs, my_encoded=my_encoded,
+            slices=slices, weights=weights, my_adv=my_adv, their_adv=their_adv, discounts=discounts,
+            targets=torch.stack([my_targets, their_targets], dim=-1),
+        )
 
+    def _direction(self, u: SimpleNamespace) -> tuple[ParamDict, dict[str, float]]:
+        """The ascent direction of my weights (naive, aligned or shaped), clipped to ``max_grad_norm``."""
+        cfg = self.cfg
+        batch, opponent_batch, starts, my_encoded = u.batch, u.opponent_batch, u.starts, u.my_encoded
+        their_obs, slices, weights, my_adv, their_adv = u.their_obs, u.slices, u.weights, u.my_adv, u.their_adv
+        discounts = u.discounts
+        my_actions, their_actions = batch.actions, opponent_batch.actions
         me = PolicyView(self.policy, self.acting_params())
         entropy_coef = self.entropy_coef_now()
         logs: dict[str, float] = {"entropy_coef": entropy_coef}
@@ -534,28 +601,20 @@ class LOLAAgent(StatefulAgent):
         check_finite(f"{cfg.name} policy direction (update {self.updates + 1})", grad_norm)
         if cfg.max_grad_norm > 0 and grad_norm > cfg.max_grad_norm:
             direction = {k: d * (cfg.max_grad_norm / grad_norm) for k, d in direction.items()}
-
-        self.policy_optimizer.zero_grad()
-        for name, param in self.policy.named_parameters():
-            param.grad = -direction[name]  # optimisers minimise; we ascend the value
-        self.policy_optimizer.step()
-        self._params_changed = True
-
-        # Critic regression on the GAE targets of both agents (slice by slice).
-        self.critic_optimizer.zero_grad()
-        critic_loss = 0.0
-        targets = torch.stack([my_targets, their_targets], dim=-1)
-        for s, w in zip(slices, weights, strict=True):
-            loss = w * (self.critic(my_encoded[:, s], starts[:, s]) - targets[:, s]).pow(2).mean()
-            loss.backward()
-            critic_loss += float(loss.detach())
-        check_finite(f"{cfg.name} critic loss (update {self.updates + 1})", critic_loss)
-        self.critic_optimizer.step()
-        self.updates += 1
-        logs.update(grad_norm=grad_norm, critic_loss=critic_loss)
+        logs["grad_norm"] = grad_norm
         if "own_coins" in batch.infos and "other_coins" in opponent_batch.infos:
             logs["own_coin_rate"] = joint_own_coin_rate([batch, opponent_batch])
-        return logs
+        return direction, logs
+
+    def _critic_backward(self, u: SimpleNamespace) -> float:
+        """Gradient of the critic's regression on the GAE targets of both agents (slice by
+        slice, so one slice's graph is alive at a time); returns the loss."""
+        critic_loss = 0.0
+        for s, w in zip(u.slices, u.weights, strict=True):
+            loss = w * (self.critic(u.my_encoded[:, s], u.starts[:, s]) - u.targets[:, s]).pow(2).mean()
+            loss.backward()
+            critic_loss += float(loss.detach())
+        return critic_loss
 
     def _shaped_games(self, batch: Batch) -> torch.Tensor | None:
         """float ``[N]``: 1 in games whose opponent learns, 0 against a fixed one (from
@@ -583,8 +642,8 @@ class LOLAAgent(StatefulAgent):
         """The opponent's policy module and the parameters that played the batch: another
         LOLAAgent's, or (tabular) any memory-1 agent's 5 logits (a learner's or a fixed table)."""
         opponent = self.opponent
-        if isinstance(opponent, LOLAAgent):
-            return opponent.policy, opponent.acting_params()
+        if isinstance(opponent, LOLAAgent) and isinstance(opponent.acting_params(), dict):
+            return opponent.policy, opponent.acting_params()  # (a tabular preset's are a tensor [5])
         if self.cfg.network == "tabular" and opponent is not None:
             from lola_agents.learners.pg import OpponentView
 
@@ -664,38 +723,52 @@ class LOLAAgent(StatefulAgent):
 
     # -- checkpoints (tensors + JSON only)
     def config(self) -> dict[str, Any]:
-        out = asdict(self.cfg)
-        out["mlp_hidden"] = list(self.cfg.mlp_hidden)
-        return out
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.cfg).items()}
+
+    def _state_parts(self) -> dict[str, str]:
+        """The checkpoint layout: state key -> the attribute that holds it (a module, an
+        optimiser, a generator, tensors or a number)."""
+        parts = {key: key for key in ("policy", "critic", "policy_optimizer", "critic_optimizer", "generator",
+                                       "updates", "seat")}
+        parts.update(acting_params="_acting_params", params_changed="_params_changed")
+        if self.opponent_model is not None:
+            parts.update(opponent_model="opponent_model", model_optimizer="model_optimizer")
+        return parts
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything that changes during training (tensors, optimiser states, generator state)."""
-        state = {
-            "policy": self.policy.state_dict(),
-            "critic": self.critic.state_dict(),
-            "policy_optimizer": self.policy_optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "acting_params": dict(self._acting_params),
-            "updates": self.updates,
-            "params_changed": self._params_changed,
-            "seat": self.seat,
-        }
-        if self.opponent_model is not None:
-            state["opponent_model"] = self.opponent_model.state_dict()
-            state["model_optimizer"] = self.model_optimizer.state_dict()
-        return state
+        """Everything that changes during training (tensors, optimiser states, generator states)."""
+        return {key: _part_state(getattr(self, attr)) for key, attr in self._state_parts().items()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.critic.load_state_dict(state["critic"])
-        self.policy_optimizer.load_state_dict(state["policy_optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        self.generator.set_state(state["generator"])
-        self._acting_params = {k: v.clone() for k, v in state["acting_params"].items()}
-        self.updates = int(state["updates"])
-        self._params_changed = bool(state["params_changed"])
-        self.seat = int(state["seat"])
-        if self.opponent_model is not None:
-            self.opponent_model.load_state_dict(state["opponent_model"])
-            self.model_optimizer.load_state_dict(state["model_optimizer"])
+        for key, attr in self._state_parts().items():
+            current = getattr(self, attr)
+            if hasattr(current, "load_state_dict"):
+                current.load_state_dict(state[key])
+            elif isinstance(current, torch.Generator):
+                current.set_state(state[key])
+            elif isinstance(current, np.random.Generator):
+                current.bit_generator.state = json.loads(state[key])
+            else:
+                setattr(self, attr, _restored(current, state[key]))
+
+
+def _part_state(value: Any) -> Any:
+    """The checkpoint form of one part of an agent (tensors and JSON text only)."""
+    if hasattr(value, "state_dict"):
+        return value.state_dict()
+    if isinstance(value, torch.Generator):
+        return value.get_state()
+    if isinstance(value, np.random.Generator):
+        return json.dumps(value.bit_generator.state)
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    return dict(value) if isinstance(value, dict) else value
+
+
+def _restored(current: Any, saved: Any) -> Any:
+    """A saved tensor, dict of tensors or number, as the type of the attribute it replaces."""
+    if isinstance(current, torch.Tensor):
+        return saved.clone()
+    if isinstance(current, dict):
+        return {k: v.clone() for k, v in saved.items()}
+    return type(current)(saved) if isinstance(current, bool | int | float) else saved

@@ -60,7 +60,6 @@ from lola_agents import shaping
 from lola_agents.learners.pg import (
     LOLAPGAgent,
     LOLAPGConfig,
-    OpponentView,
     lola_bundle,
     matrix_states,
 )
@@ -250,37 +249,19 @@ class LOLAOMConfig(LOLAPGConfig):
 
 
 class LOLAOMAgent(LOLAPGAgent):
-    """LOLA-PG whose opponent parameters come from a maximum-likelihood model of its actions."""
+    """LOLA-PG whose opponent parameters come from a maximum-likelihood model of its actions
+    (a preset of :class:`~lola_agents.learners.lola.LOLAAgent`: LOLA-PG with the opponent modelled)."""
 
     config_class = LOLAOMConfig
     name = "LOLA-OM"
+    models_opponent = True
     #: log ``model_kl``, ``shaping_cosine``, ``shaping_norm_ratio`` each update when the
     #: opponent's parameters are readable (costs a second shaping term per update)
     log_model_diagnostics = True
 
-    def __init__(self, config: LOLAOMConfig | None = None, **overrides: Any) -> None:
-        super().__init__(config, **overrides)
-        # Uninformed start: P(action 0) = 1/2 in every state.
-        self.opponent_model = TabularPolicy(logits=torch.zeros(5))
-        self.model = OpponentModel(self.opponent_model, self.cfg.schedule())
-        self._truth: OpponentView | None = None  # read for the diagnostics only
-
-    @property
-    def model_fits(self) -> int:
-        return self.model.fits
-
-    def set_opponent(self, opponent: Any) -> None:
-        """LOLA-OM learns only from the opponent's actions. If the opponent's memory-1
-        parameters are readable, they are kept for the logged diagnostics, never for the update."""
-        try:
-            self._truth = OpponentView(opponent)
-        except TypeError:
-            self._truth = None
-
-    def opponent_params(self, batch: Batch, opponent_batch: Batch) -> torch.Tensor:
-        states = matrix_states(opponent_batch.obs)
-        self.model.fit(lambda: self.opponent_model.log_prob(states, opponent_batch.actions))
-        return self.opponent_model.logits.detach().clone()
+    def _build(self) -> None:
+        super()._build()
+        self._build_model(self.cfg.schedule())
 
     def policy_direction(
         self, batch: Batch, opponent_batch: Batch, baseline: torch.Tensor
@@ -309,18 +290,3 @@ class LOLAOMAgent(LOLAPGAgent):
             "model_kl": visited_kl(bernoulli_log_pi(truth[states]), bernoulli_log_pi(model[states])),
             **shaping_agreement(*terms),
         }
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            **super().state_dict(),
-            "opponent_model": self.opponent_model.state_dict(),
-            "model_optimizer": self.model.optimizer.state_dict(),
-            "model_fits": self.model.fits,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.model.load_state_dict(
-            {"module": state["opponent_model"], "optimizer": state["model_optimizer"],
-             "fits": state["model_fits"]}
-        )

@@ -33,8 +33,8 @@ the opponent's observed actions.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,11 @@ from lola_agents.estimators import (
     returns_to_go,
     second_order_surrogate,
 )
+from lola_agents.learners.lola import (  # noqa: F401  (NonFiniteUpdateError: importable from here as before)
+    LOLAAgent,
+    NonFiniteUpdateError,
+    check_finite,
+)
 from lola_agents.policies.tabular import (
     TabularActor,
     TabularCritic,
@@ -55,23 +60,8 @@ from lola_agents.policies.tabular import (
     matrix_states,
     memory1_log_prob,
 )
-from lola_agents.rollout import BaseAgent, Batch, StatefulAgent
+from lola_agents.rollout import BaseAgent, Batch
 from lola_agents.seeding import Stream, numpy_generator
-
-
-class NonFiniteUpdateError(FloatingPointError):
-    """An update produced a NaN or infinite value; training stops instead of going on silently."""
-
-
-def check_finite(what: str, value: torch.Tensor | float, hint: str = "") -> None:
-    """Raise :class:`NonFiniteUpdateError` naming ``what`` unless every entry is finite."""
-    tensor = torch.as_tensor(value)
-    if not bool(torch.isfinite(tensor).all()):
-        shown = tensor.detach().flatten()[:8].tolist()
-        raise NonFiniteUpdateError(
-            f"non-finite update: {what} = {shown}. "
-            + (hint or "Lower the learning rate or check the rewards; the parameters were not changed.")
-        )
 
 
 # --------------------------------------------------------------------------- 1. hyper-parameters
@@ -119,16 +109,6 @@ class LOLAPGConfig(NaivePGConfig):
 
 
 # --------------------------------------------------------------------------- 2. estimators
-
-
-
-
-
-
-
-
-
-
 @dataclass
 class LOLATerms:
     """The three gradient estimates of one LOLA-PG update of agent 1 (opponent 2), each ``[d]``.
@@ -277,15 +257,6 @@ class OpponentView:
 
 
 # --------------------------------------------------------------------------- 3. agents
-def rng_state(rng: np.random.Generator) -> str:
-    """JSON text of a numpy generator's state (checkpoints store no pickled objects)."""
-    return json.dumps(rng.bit_generator.state)
-
-
-def set_rng_state(rng: np.random.Generator, text: str) -> None:
-    rng.bit_generator.state = json.loads(text)
-
-
 class FixedTabularAgent(BaseAgent):
     """A frozen memory-1 policy given by its logits ``[5]`` (order ``[CC, CD, DC, DD, start]``).
 
@@ -316,8 +287,80 @@ class FixedTabularAgent(BaseAgent):
         return {"logits": self.policy.logits.detach().tolist(), "seed": self.seed}
 
 
-class NaivePGAgent(TabularActor, StatefulAgent):
-    """Naive actor-critic (NL-PG) with a tabular memory-1 policy and a tabular critic.
+class TabularLearner(TabularActor):
+    """The tabular parts of the paper's IPD presets of :class:`~lola_agents.learners.lola.LOLAAgent`
+    (NL-PG, LOLA-PG, LOLA-OM, LOLA-DiCE), which take the one agent's update loop and checkpoint
+    code and replace its components:
+
+    * the policy: a :class:`TabularPolicy`, logits ~ ``N(0, init_std^2)`` drawn from
+      ``torch.Generator().manual_seed(seed)``;
+    * acting: sampled from a numpy stream (``numpy_generator(seed, Stream.ACTING)``), the
+      logits that played kept for the opponent to read (:class:`TabularActor`);
+    * the opponent: its logits read through :class:`OpponentView`, or (``models_opponent``)
+      a memory-1 :class:`~lola_agents.learners.opponent_model.OpponentModel` fitted to its actions.
+    """
+
+    model: Any = None  # an OpponentModel where the preset can model the opponent
+    models_opponent = False
+    _truth: OpponentView | None = None  # a modelling learner reads the truth for diagnostics only
+
+    def _build_table(self, init_std: float) -> None:
+        self.policy = TabularPolicy(init_std=init_std, generator=torch.Generator().manual_seed(self.cfg.seed))
+        self.rng = numpy_generator(self.cfg.seed, Stream.ACTING)
+        self._acting_logits = self.policy.logits.detach().clone()
+
+    def _build_model(self, schedule: Any) -> None:
+        from lola_agents.learners.opponent_model import OpponentModel
+
+        # Uninformed start: P(action 0) = 1/2 in every state.
+        self.opponent_model = TabularPolicy(logits=torch.zeros(5))
+        self.model = OpponentModel(self.opponent_model, schedule)
+        self.model_optimizer = self.model.optimizer
+
+    @property
+    def model_fits(self) -> int:
+        return self.model.fits
+
+    @model_fits.setter
+    def model_fits(self, fits: int) -> None:
+        self.model.fits = fits
+
+    def set_opponent(self, opponent: Any) -> None:
+        """Read access to the opponent's memory-1 parameters. A learner that models its opponent
+        keeps them (if readable) for the logged diagnostics only, never for the update."""
+        if not self.models_opponent:
+            self.opponent = OpponentView(opponent)
+            return
+        try:
+            self._truth = OpponentView(opponent)
+        except TypeError:
+            self._truth = None
+
+    def _opponent_logits(self, opponent_batch: Batch) -> torch.Tensor:
+        """The opponent's logits ``[5]`` assumed to have produced ``opponent_batch``: read, or
+        the model after one fit to its actions."""
+        if self.models_opponent:
+            states = matrix_states(opponent_batch.obs)
+            self.model.fit(lambda: self.opponent_model.log_prob(states, opponent_batch.actions))
+            return self.opponent_model.logits.detach().clone()
+        if self.opponent is None:
+            raise RuntimeError(
+                f"{type(self).__name__} has no opponent to read: call agent.set_opponent(other_agent) "
+                "(lola_agents.trainer.train does this), or model it from its actions (LOLA-OM)"
+            )
+        return self.opponent.params()
+
+    def _state_parts(self) -> dict[str, str]:
+        parts = {key: key for key in ("policy", "critic", "policy_optimizer", "critic_optimizer", "rng", "updates")}
+        parts["acting_logits"] = "_acting_logits"
+        if self.model is not None:
+            parts.update(opponent_model="opponent_model", model_optimizer="model_optimizer", model_fits="model_fits")
+        return parts
+
+
+class NaivePGAgent(TabularLearner, LOLAAgent):
+    """Naive actor-critic (NL-PG) with a tabular memory-1 policy and a tabular critic: a
+    preset of :class:`~lola_agents.learners.lola.LOLAAgent` (its update loop and checkpoints).
 
     An :class:`~lola_agents.rollout.Agent`: :meth:`act` samples from the policy,
     :meth:`learn` takes one gradient-ascent step on the sampled value estimate.
@@ -330,19 +373,29 @@ class NaivePGAgent(TabularActor, StatefulAgent):
     config_class: type[NaivePGConfig] = NaivePGConfig
     name = "NL-PG"
 
-    def __init__(self, config: NaivePGConfig | None = None, **overrides: Any) -> None:
-        base = asdict(config) if config is not None else {}
-        self.cfg = self.config_class(**{**base, **overrides})
-        init_gen = torch.Generator().manual_seed(self.cfg.seed)
-        self.policy = TabularPolicy(init_std=self.cfg.init_std, generator=init_gen)
+    def _build(self) -> None:
+        self._build_table(self.cfg.init_std)
         self.critic = TabularCritic()
         self.policy_optimizer = torch.optim.SGD(self.policy.parameters(), lr=self.cfg.lr)
         self.critic_optimizer = torch.optim.SGD(self.critic.parameters(), lr=self.cfg.critic_lr)
-        self.rng = numpy_generator(self.cfg.seed, Stream.ACTING)
-        self._acting_logits = self.policy.logits.detach().clone()
-        self.updates = 0
 
-    # -- learning
+    # -- learning (the loop is LOLAAgent.learn)
+    def _prepare(self, batch: Batch, opponent_batch: Batch) -> SimpleNamespace:
+        returns = returns_to_go(batch.rewards, batch.dones, self.cfg.gamma)
+        return SimpleNamespace(batch=batch, opponent_batch=opponent_batch, returns=returns,
+                               values=self.critic(matrix_states(batch.obs)))
+
+    def _direction(self, u: SimpleNamespace) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        direction, logs = self.policy_direction(u.batch, u.opponent_batch, u.values.detach())
+        return {"logits": direction}, logs
+
+    def _critic_backward(self, u: SimpleNamespace) -> float:
+        # Half squared error: a state's step is lr * (its share of samples) * error,
+        # so critic_lr = 1 never overshoots even when one state holds every sample.
+        critic_loss = 0.5 * (u.values - u.returns).pow(2).mean()
+        critic_loss.backward()
+        return float(critic_loss.detach())
+
     def policy_direction(
         self, batch: Batch, opponent_batch: Batch, baseline: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -353,59 +406,6 @@ class NaivePGAgent(TabularActor, StatefulAgent):
         advantages = returns_to_go(batch.rewards, batch.dones, self.cfg.gamma) - baseline
         (naive,) = torch.autograd.grad(first_order_surrogate(log_probs, advantages, discounts), own)
         return naive, {"grad_norm": float(naive.norm())}
-
-    def learn(self, batch: Batch, opponent_batch: Batch) -> dict[str, float]:
-        """One actor-critic update from this agent's batch ``[T, N]``; returns logged scalars."""
-        obs = matrix_states(batch.obs)
-        returns = returns_to_go(batch.rewards, batch.dones, self.cfg.gamma)
-        values = self.critic(obs)
-        direction, logs = self.policy_direction(batch, opponent_batch, values.detach())
-        check_finite(f"{self.name} policy step (update {self.updates + 1})", direction)
-        # Half squared error: a state's step is lr * (its share of samples) * error,
-        # so critic_lr = 1 never overshoots even when one state holds every sample.
-        critic_loss = 0.5 * (values - returns).pow(2).mean()
-        check_finite(f"{self.name} critic loss (update {self.updates + 1})", critic_loss.detach())
-
-        self.policy_optimizer.zero_grad()
-        self.policy.logits.grad = -direction.to(self.policy.logits.dtype)  # SGD minimises
-        before = self.policy.logits.detach().clone()
-        self.policy_optimizer.step()
-        if not bool(torch.isfinite(self.policy.logits).all()):
-            after = self.policy.logits.detach().clone()
-            with torch.no_grad():
-                self.policy.logits.copy_(before)  # leave the agent as it was
-            check_finite(f"{self.name} logits after update {self.updates + 1}", after)
-        self.critic_optimizer.zero_grad()
-        critic_loss.backward()
-        self.critic_optimizer.step()
-        self.updates += 1
-        return {**logs, "critic_loss": float(critic_loss.detach())}
-
-    # -- checkpoints (tensors + JSON only)
-    def config(self) -> dict[str, Any]:
-        return asdict(self.cfg)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything that changes during training: tensors, optimiser states, RNG as JSON text."""
-        return {
-            "policy": self.policy.state_dict(),
-            "critic": self.critic.state_dict(),
-            "policy_optimizer": self.policy_optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
-            "rng": rng_state(self.rng),
-            "acting_logits": self._acting_logits.clone(),
-            "updates": self.updates,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.critic.load_state_dict(state["critic"])
-        self.policy_optimizer.load_state_dict(state["policy_optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        set_rng_state(self.rng, state["rng"])
-        self._acting_logits = state["acting_logits"].clone()
-        self.updates = int(state["updates"])
-
 
 
 class LOLAPGAgent(NaivePGAgent):
@@ -418,22 +418,9 @@ class LOLAPGAgent(NaivePGAgent):
     config_class = LOLAPGConfig
     name = "LOLA-PG"
 
-    def __init__(self, config: LOLAPGConfig | None = None, **overrides: Any) -> None:
-        super().__init__(config, **overrides)
-        self.opponent: OpponentView | None = None
-
-    def set_opponent(self, opponent: Any) -> None:
-        """Give the learner read access to the opponent agent's parameters."""
-        self.opponent = OpponentView(opponent)
-
     def opponent_params(self, batch: Batch, opponent_batch: Batch) -> torch.Tensor:
         """The opponent's logits ``[5]`` assumed to have produced ``opponent_batch``."""
-        if self.opponent is None:
-            raise RuntimeError(
-                "LOLAPGAgent has no opponent to read: call agent.set_opponent(other_agent) "
-                "(lola_agents.trainer.train does this), or use LOLA-OM"
-            )
-        return self.opponent.params()
+        return self._opponent_logits(opponent_batch)
 
     def policy_direction(
         self, batch: Batch, opponent_batch: Batch, baseline: torch.Tensor

@@ -72,6 +72,10 @@ class TabularPolicy(nn.Module):
         """``log pi(actions | obs)`` of shape ``obs.shape``; ``logits`` overrides the parameters."""
         return memory1_log_prob(self.logits if logits is None else logits, obs, actions)
 
+    def initial_state(self, num_envs: int) -> None:
+        """No recurrent state (the observation is the previous joint action)."""
+        return None
+
     def flat_params(self) -> torch.Tensor:
         """The parameters as one vector ``[5]`` (the tensor itself, not a copy)."""
         return self.logits
