@@ -8,12 +8,14 @@ the rollout interface (:mod:`lola_agents.rollout`):
 
 - :mod:`.exact`: exact gradients of the iterated 2x2 games (closed-form values),
   all rules, many runs batched.
-- :mod:`.pg`: tabular naive PG and LOLA-PG (sampled policy-gradient estimates).
+- :mod:`.lola`: the one LOLA agent over any policy (tabular or network): its update loop,
+  checkpoint code, value model and every LOLA variant (NL, LOLA-PG, LOLA-DiCE in
+  parameter or policy space, LOLA-OM, advantage alignment). The modules below are its presets.
+- :mod:`.pg`: the paper's tabular naive PG and LOLA-PG (sampled policy-gradient estimates).
 - :mod:`.opponent_model`: LOLA-OM (the opponent's parameters replaced by a model fitted
-  to its actions).
+  to its actions) and the one opponent-model fit.
 - :mod:`.dice`: tabular LOLA-DiCE (k look-ahead steps through the DiCE estimator).
-- :mod:`.coin`: coin-game learners over neural policies (NL, LOLA-PG, LOLA-DiCE in
-  parameter or policy space, LOLA-OM, advantage alignment).
+- :mod:`.coin`: the coin-game presets (paper, fast, adalign, lola_policy).
 - :mod:`.adalign`: the advantage-alignment objective (Duque et al.).
 - :mod:`.ppo`, :mod:`.shared_ppo`: PPO baselines on stable-baselines3.
 

@@ -343,7 +343,7 @@ class SampledValues:
 
 
 class LOLAAgent(StatefulAgent):
-    """A coin-game learner (NL, LOLA-PG, LOLA-DiCE, LOLA-OM, AdAlign) behind the rollout Agent protocol.
+    """The one LOLA learner (NL, LOLA-PG, LOLA-DiCE, LOLA-OM, AdAlign) behind the rollout Agent protocol.
 
     Args:
         config: hyper-parameters (default: the paper's LOLA-PG); keyword
@@ -351,6 +351,14 @@ class LOLAAgent(StatefulAgent):
 
     Exact LOLA reads the opponent's policy through :meth:`set_opponent` (a
     :class:`LOLAAgent`); LOLA-OM, NL and AdAlign play against any agent.
+
+    :meth:`learn` is the update loop of every LOLA learner in the package and
+    :meth:`state_dict` its checkpoint code. A preset replaces components: its
+    ``config_class``, :meth:`_build` (policy, critic, optimisers, generators),
+    :meth:`_prepare` (the critic's view of the batch), :meth:`_direction` (the ascent
+    direction), :meth:`_critic_backward` and :meth:`_state_parts` (the checkpoint layout).
+    The paper's tabular IPD learners are such presets (:mod:`lola_agents.learners.pg`,
+    :mod:`~lola_agents.learners.opponent_model`, :mod:`~lola_agents.learners.dice`).
     """
 
     config_class = LOLAConfig

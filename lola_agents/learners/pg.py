@@ -8,7 +8,10 @@ Reads top to bottom:
    policy-gradient surrogate and LOLA's second-order surrogate, and
    :func:`sampled_lola_terms`, which turns one sampled batch into the three
    vectors LOLA needs (checked against ``lola_agents.learners.exact`` in the tests).
-3. The agents: :class:`NaivePGAgent` (actor-critic) and :class:`LOLAPGAgent`.
+3. The agents: :class:`NaivePGAgent` (actor-critic) and :class:`LOLAPGAgent`, presets of
+   :class:`lola_agents.learners.lola.LOLAAgent` (its update loop and checkpoints) whose
+   tabular components (policy, acting stream, the opponent read or modelled) are
+   :class:`TabularLearner`.
 
 Estimators (Foerster et al. 2018, section 3.2; ``V_i`` is the un-normalised
 discounted value ``E[sum_t gamma^t r_i,t]``, as in ``lola_agents.learners.exact``):
