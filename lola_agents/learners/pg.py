@@ -260,7 +260,7 @@ class OpponentView:
 
 
 # --------------------------------------------------------------------------- 3. agents
-class FixedTabularAgent(BaseAgent):
+class FixedTabularAgent(TabularActor, BaseAgent):
     """A frozen memory-1 policy given by its logits ``[5]`` (order ``[CC, CD, DC, DD, start]``).
 
     Plays e.g. the final policy of an exact learner (``lola_agents.learners.exact`` parameters)
@@ -275,16 +275,7 @@ class FixedTabularAgent(BaseAgent):
         self.policy = TabularPolicy(logits=torch.as_tensor(logits).detach().float())
         self.seed = None if isinstance(seed, np.random.Generator) else seed
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-    def act(self, obs: np.ndarray, state: Any, episode_starts: np.ndarray):
-        actions, log_probs = self.policy.sample(np.asarray(obs), self.rng)
-        return actions, log_probs, state
-
-    def acting_params(self) -> torch.Tensor:
-        return self.policy.logits.detach()
-
-    def prob_action0(self) -> np.ndarray:
-        return self.policy.prob_action0()
+        self._acting_logits = self.policy.logits.detach()
 
     def config(self) -> dict[str, Any]:
         return {"logits": self.policy.logits.detach().tolist(), "seed": self.seed}
