@@ -66,7 +66,7 @@ from lola_agents.learners.opponent_model import (
 )
 from lola_agents.learners.pg import check_finite
 from lola_agents.metrics import joint_own_coin_rate
-from lola_agents.policies.coin import NETWORKS, canonical_obs, game_slices
+from lola_agents.policies.coin import NETWORKS, canonical_obs, game_slices, log_softmax_no_grad
 from lola_agents.policies.tabular import MemoryOneNet, matrix_states
 from lola_agents.rollout import Batch, StatefulAgent
 
@@ -452,7 +452,7 @@ class LOLAAgent(StatefulAgent):
             if state is None:
                 state = self.policy.initial_state(len(obs_t))
             logits, state = self.policy.step(obs_t, state, starts)
-            log_probs = torch.log_softmax(logits, dim=-1)
+            log_probs = log_softmax_no_grad(logits)
             actions = torch.multinomial(log_probs.exp(), 1, generator=self.generator).squeeze(-1)
             chosen = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
         return actions.numpy(), chosen.numpy().astype(np.float32), state

@@ -42,7 +42,7 @@ from torch import nn
 NUM_PLANES = 4
 # (row, col) step of each action, as in coin_game_env.coin_game (index 4 = stay).
 MOVES = ((0, 1), (0, -1), (1, 0), (-1, 0), (0, 0))
-_SWAP_SEAT = [1, 0, 3, 2]
+_SWAP_SEAT = torch.tensor([1, 0, 3, 2])
 
 
 def canonical_obs(obs: torch.Tensor, seat: int, egocentric_env: bool = False) -> torch.Tensor:
@@ -55,7 +55,15 @@ def canonical_obs(obs: torch.Tensor, seat: int, egocentric_env: bool = False) ->
     """
     if egocentric_env or seat == 0:
         return obs
-    return obs[..., _SWAP_SEAT, :, :]
+    return obs.index_select(-3, _SWAP_SEAT)  # = obs[..., [1, 0, 3, 2], :, :], a faster kernel
+
+
+def log_softmax_no_grad(logits: torch.Tensor) -> torch.Tensor:
+    """``torch.log_softmax(logits, dim=-1)`` for ``[..., A]`` logits that need no gradient,
+    computed over the first axis of a transposed copy: torch's kernel over a last axis as
+    short as A = 4 or 5 is several times slower, and the values are the same bits (its
+    second derivative is not, hence only without gradient)."""
+    return torch.log_softmax(logits.movedim(-1, 0).contiguous(), dim=0).movedim(0, -1).contiguous()
 
 
 def move_table(grid_size: int, num_actions: int) -> torch.Tensor:
