@@ -99,15 +99,16 @@ class Clock:
         self._mark = (time.process_time(), time.perf_counter())
 
 
-def _coin_learner(name: str, updates: int, clock: Clock) -> dict[str, Any]:
+def _coin_learner(name: str, updates: int, clock: Clock, games: int | None) -> dict[str, Any]:
     import coin_game_env
     from lola_agents.coin_lola import CoinLOLAAgent, preset
     from lola_agents.trainer import train
 
     preset_name, method = COIN_LEARNERS[name]
     setting = preset(preset_name, method=method)
+    games = setting.num_envs if games is None else games
     agents = [CoinLOLAAgent(setting.agent, seed=seat) for seat in (0, 1)]
-    venv = coin_game_env.make_vec("coin_game_v0", setting.num_envs, seed=0, **setting.env_kwargs())
+    venv = coin_game_env.make_vec("coin_game_v0", games, seed=0, **setting.env_kwargs())
     for agent in agents:
         clock.wrap(agent, "act", "acting")
         clock.wrap(agent, "learn", "learning")
@@ -115,7 +116,7 @@ def _coin_learner(name: str, updates: int, clock: Clock) -> dict[str, Any]:
     clock.start()
     train(venv, *agents, updates=updates, steps_per_update=setting.max_cycles, seed=0, progress=False,
           on_update=lambda update, row: clock.end_update(), threads=1)
-    return {"games": setting.num_envs, "steps": setting.max_cycles}
+    return {"games": games, "steps": setting.max_cycles}
 
 
 def _ippo(updates: int, clock: Clock) -> dict[str, Any]:
@@ -185,14 +186,16 @@ def _shared_ppo(updates: int, clock: Clock) -> dict[str, Any]:
     return {"games": PPO_GAMES, "steps": PPO_STEPS, "agent_slots": 2 * PPO_GAMES}
 
 
-def run_learner(name: str, updates: int, warmup: int) -> dict[str, Any]:
-    """Train ``name`` for ``warmup + updates`` updates; the median split of the last ``updates``."""
+def run_learner(name: str, updates: int, warmup: int, games: int | None = None) -> dict[str, Any]:
+    """Train ``name`` for ``warmup + updates`` updates; the median split of the last ``updates``:
+    ``{"cpu_s": {part: seconds}, "wall_s": {...}, sizes}`` with parts :data:`PARTS` (per update
+    of both agents). ``games`` replaces the coin presets' 1024 games (for a quick check)."""
     import torch
 
     torch.set_num_threads(1)
     clock = Clock()
     if name in COIN_LEARNERS:
-        sizes = _coin_learner(name, warmup + updates, clock)
+        sizes = _coin_learner(name, warmup + updates, clock, games)
     elif name == "IPPO":
         sizes = _ippo(warmup + updates, clock)
     elif name == "shared PPO":
