@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lola_agents.bench.core import Suite, Task, register_suite, report_progress
+from lola_agents.seeding import Stream, agent_seed, derive_seed
 
 # Coin-game learner kinds of a ``coin_pair`` experiment: overrides of the preset's learner.
 COIN_LEARNER_KINDS: dict[str, dict[str, Any]] = {
@@ -36,7 +37,6 @@ COIN_FIXED_KINDS = ("greedy", "own", "random")
 # of whole episodes, minibatches of 2048 and 4 epochs (51,200 samples per batch on 2 cores).
 COIN_PAIR_IPPO_CONFIG = {"batch_size": 2048, "n_epochs": 4}
 COIN_PAIR_EVAL_EPISODES = 1000
-COIN_PAIR_EVAL_SEED = 12345
 
 
 def _fill_adalign() -> None:
@@ -150,11 +150,14 @@ def make_coin_pair_agent(
     return CoinLOLAAgent(config, seed=seed)
 
 
-def coin_score(a: Any, b: Any, env_options: dict[str, Any], episodes: int) -> dict[str, Any]:
-    """``evaluate`` of A (player_0) vs B on the coin game, the fields a coin report uses."""
+def coin_score(
+    a: Any, b: Any, env_options: dict[str, Any], episodes: int, seed: int
+) -> dict[str, Any]:
+    """``evaluate`` of A (player_0) vs B on the coin game with evaluation seed ``seed``, the
+    fields a coin report uses."""
     from lola_agents.evaluation import evaluate
 
-    r = evaluate("coin_game_v0", a, b, episodes=episodes, seed=COIN_PAIR_EVAL_SEED, **env_options)
+    r = evaluate("coin_game_v0", a, b, episodes=episodes, seed=seed, **env_options)
     return {
         "reward_per_step": r["reward_per_step"],
         "own_coin_rate": r["own_coin_rate"],
@@ -172,9 +175,10 @@ def coin_score(a: Any, b: Any, env_options: dict[str, Any], episodes: int) -> di
 
 
 def coin_head_to_head(
-    agents: list[Any], env_options: dict[str, Any], episodes: int
+    agents: list[Any], env_options: dict[str, Any], episodes: int, seed: int
 ) -> dict[str, Any]:
-    """The trained pair, greedy vs greedy, each learner vs greedy / own-coin-only in both seats.
+    """The trained pair, greedy vs greedy, each learner vs greedy / own-coin-only in both seats,
+    every game with evaluation seed ``seed`` (the fixed strategies are reseeded from it).
 
     Keys as in the recorded runs (``benchmarks/results/coin/records.jsonl``): ``pair``,
     ``greedy_vs_greedy``, ``player_<i>_vs_<greedy|own>_as_player_<j>``.
@@ -182,9 +186,9 @@ def coin_head_to_head(
     from lola_agents.coin_lola import CoinLOLAAgent
     from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent
 
-    out: dict[str, Any] = {"pair": coin_score(agents[0], agents[1], env_options, episodes)}
+    out: dict[str, Any] = {"pair": coin_score(agents[0], agents[1], env_options, episodes, seed)}
     out["greedy_vs_greedy"] = coin_score(
-        GreedyCoinAgent(seed=1), GreedyCoinAgent(seed=2), env_options, episodes
+        GreedyCoinAgent(), GreedyCoinAgent(), env_options, episodes, seed
     )
     for seat, agent in enumerate(agents):
         if not isinstance(agent, CoinLOLAAgent | CoinMetrics):
@@ -194,11 +198,11 @@ def coin_head_to_head(
         for name, cls in (("greedy", GreedyCoinAgent), ("own", OwnCoinAgent)):
             if 0 in seats:
                 out[f"player_{seat}_vs_{name}_as_player_0"] = coin_score(
-                    agent, cls(seed=3), env_options, episodes
+                    agent, cls(), env_options, episodes, seed
                 )
             if 1 in seats:
                 out[f"player_{seat}_vs_{name}_as_player_1"] = coin_score(
-                    cls(seed=3), agent, env_options, episodes
+                    cls(), agent, env_options, episodes, seed
                 )
         if hasattr(agent, "assign_seat"):
             agent.assign_seat(seat)
@@ -237,7 +241,8 @@ def train_coin_pair(
     ``s``: ``preset``, ``updates``, ``num_envs``, optional ``overrides`` of the learner
     config and ``population`` (``greedy_fraction``, ``no_shaping_vs_greedy``,
     ``past_self_fraction``, ``past_self_every``, ``past_self_size``). Agent seeds are
-    ``2 * seed + seat``; stand-ins draw from ``1000 + seed``.
+    ``agent_seed(seed, seat)``; stand-ins draw from
+    ``derive_seed(seed, Stream.STAND_IN)`` (:mod:`lola_agents.seeding`).
     Returns (agents, their curves, the env options, training seconds).
     """
     import torch
@@ -252,7 +257,7 @@ def train_coin_pair(
     env_options = setting.env_kwargs()
     num_envs, updates = int(s["num_envs"]), int(s["updates"])
     agents = [
-        make_coin_pair_agent(k, s["preset"], 2 * seed + i, overrides, num_envs)
+        make_coin_pair_agent(k, s["preset"], agent_seed(seed, i), overrides, num_envs)
         for i, k in enumerate(kinds)
     ]
     population = s.get("population", {})
@@ -265,14 +270,14 @@ def train_coin_pair(
             population["past_self_fraction"],
             population.get("past_self_every", 10),
             population.get("past_self_size", 20),
-            seed=1000 + seed,
+            seed=derive_seed(seed, Stream.STAND_IN),
         )
     elif population.get("greedy_fraction"):
         players = with_greedy_stand_ins(
             agents,
             num_envs,
             population["greedy_fraction"],
-            seed=1000 + seed,
+            seed=derive_seed(seed, Stream.STAND_IN),
             mark_fixed_opponents=bool(population.get("no_shaping_vs_greedy", False)),
         )
     else:
@@ -309,7 +314,10 @@ def _coin_pair_run(task: Task) -> dict[str, Any]:
         (Path(task.checkpoint_dir) / "env_options.json").write_text(json.dumps(env_options))
     last = max(1, updates // 10)
     evaluation = coin_head_to_head(
-        agents, env_options, int(s.get("eval_episodes", COIN_PAIR_EVAL_EPISODES))
+        agents,
+        env_options,
+        int(s.get("eval_episodes", COIN_PAIR_EVAL_EPISODES)),
+        derive_seed(seed, Stream.EVALUATION),
     )
     metrics = coin_pair_metrics(evaluation, kinds)
     metrics["training_last_10pct_own_coin"] = sum(curves.values["own_coin_rate"][-last:]) / last
@@ -341,7 +349,7 @@ register_suite(
         ),
         notes=(
             "Evaluation after training: fresh episodes (1000 unless the config says), sampled actions, "
-            "seed 12345; fixed opponents: greedy and own-coin-only (lola_agents.fixed).",
+            "seed derive_seed(seed, Stream.EVALUATION); fixed opponents: greedy and own-coin-only (lola_agents.fixed).",
             "vs-greedy reward is the learner's reward per step in that seat; takes-other-coin after a "
             "theft is lola_agents.evaluation.retaliation of the learner.",
         ),
@@ -350,7 +358,6 @@ register_suite(
 
 
 # --------------------------------------------------------------------------- coin cross-play
-CROSS_PLAY_EVAL_SEED = 777  # + seed, as recorded
 
 
 def _coin_cross_play_run(task: Task) -> dict[str, Any]:
@@ -369,7 +376,7 @@ def _coin_cross_play_run(task: Task) -> dict[str, Any]:
     metrics: dict[str, float] = {}
     for a_seat, (x, y) in ((0, (a[0], b[1])), (1, (b[0], a[1]))):
         r = evaluate(
-            "coin_game_v0", x, y, episodes=episodes, seed=CROSS_PLAY_EVAL_SEED + seed, **env_options
+            "coin_game_v0", x, y, episodes=episodes, seed=derive_seed(seed, Stream.EVALUATION), **env_options
         )
         b_seat = 1 - a_seat
         metrics[f"a_reward_as_player_{a_seat}"] = r["reward_per_step"][a_seat]
@@ -397,7 +404,8 @@ register_suite(
             "b_own_coin_vs_a_as_player_0",
         ),
         notes=(
-            "a = the first learner of the pairing, b = the second; evaluation seed 777 + seed, "
+            "a = the first learner of the pairing, b = the second; evaluation seed derive_seed(seed, Stream.EVALUATION) "
+            "(lola_agents.seeding), "
             "1000 episodes unless the config says.",
         ),
     )
@@ -411,10 +419,11 @@ def _coin_reference_agents() -> dict[str, Any]:
     from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent, TitForTatCoinAgent
 
     players: dict[str, Any] = {
-        "TitForTatCoinAgent (3 steps)": lambda seat: TitForTatCoinAgent(seed=3),
-        "TitForTatCoinAgent (1 step)": lambda seat: TitForTatCoinAgent(1, seed=3),
-        "OwnCoinAgent": lambda seat: OwnCoinAgent(seed=3),
-        "GreedyCoinAgent": lambda seat: GreedyCoinAgent(seed=3),
+        # (evaluate reseeds fixed strategies from the evaluation seed)
+        "TitForTatCoinAgent (3 steps)": lambda seat: TitForTatCoinAgent(),
+        "TitForTatCoinAgent (1 step)": lambda seat: TitForTatCoinAgent(1),
+        "OwnCoinAgent": lambda seat: OwnCoinAgent(),
+        "GreedyCoinAgent": lambda seat: GreedyCoinAgent(),
     }
     for _, folder in SHIPPED_COIN:
         if (shipped_checkpoint_dir(folder) / "player_0").is_dir():
@@ -434,10 +443,12 @@ def _coin_reference_run(task: Task) -> dict[str, Any]:
     make = _coin_reference_agents()[task.agents[0]]
 
     def play(a: Any, b: Any) -> dict[str, Any]:
-        return evaluate("coin_game_v0", a, b, episodes=episodes, seed=COIN_PAIR_EVAL_SEED, **env)
+        return evaluate("coin_game_v0", a, b, episodes=episodes, seed=evaluation_seed, **env)
 
-    as_0 = play(make(0), GreedyCoinAgent(seed=4))
-    as_1 = play(GreedyCoinAgent(seed=4), make(1))
+    (seed,) = task.seeds
+    evaluation_seed = derive_seed(seed, Stream.EVALUATION)
+    as_0 = play(make(0), GreedyCoinAgent())
+    as_1 = play(GreedyCoinAgent(), make(1))
     pair = play(make(0), make(1))
     metrics = {
         "vs_greedy_as_player_0": as_0["reward_per_step"][0],
@@ -529,7 +540,7 @@ def _ppo_baselines_run(task: Task) -> dict[str, Any]:
         agents[0],
         agents[1],
         int(s.get("eval_episodes", 64)),
-        seed=10_000 + seed,
+        seed=derive_seed(seed, Stream.EVALUATION),
         **env_options,
     )
     metrics: dict[str, Any] = {
@@ -568,7 +579,8 @@ register_suite(
             "p_coop_DD_0",
         ),
         notes=(
-            "Evaluation after training: fresh episodes (64 unless the config says), seed 10000 + seed, "
+            "Evaluation after training: fresh episodes (64 unless the config says), seed derive_seed(seed, Stream.EVALUATION) "
+            "(lola_agents.seeding), "
             "sampled actions. PPO settings: SB3 defaults except the config's ppo_config.",
         ),
     )

@@ -22,6 +22,7 @@ import numpy as np
 from coin_game_env.matrix_game import STATE_NAMES
 from lola_agents.bench.core import Suite, Task, TrainingClock, register_suite
 from lola_agents.metrics import memory1_profile
+from lola_agents.seeding import Stream, agent_seed, derive_seed
 
 STATES = STATE_NAMES  # memory-1 policy order = observation index: CC, CD, DC, DD, start
 
@@ -351,12 +352,14 @@ def _run_sampled(task: Task) -> dict[str, Any]:
     else:
         from lola_agents.trainer import train
 
-        # Agent seeds: 2 * seed + seat, shifted by the config's agent_seed_offset
-        # (the recorded sampled study used 1000, apart from the env's seed stream).
-        offset = int(settings.get("agent_seed_offset", 0))
+        if "agent_seed_offset" in settings:
+            raise ValueError(
+                "sampled suite: the setting agent_seed_offset was removed; agent seeds derive "
+                "from the run seed by lola_agents.seeding (agent_seed(seed, seat))"
+            )
         options = dict(settings.get("learner_options", {}))
         agents = [
-            make_sampled_learner(name, task.env_id, 2 * seed + offset + seat, options)
+            make_sampled_learner(name, task.env_id, agent_seed(seed, seat), options)
             for seat in (0, 1)
         ]
         result = train(
@@ -373,7 +376,7 @@ def _run_sampled(task: Task) -> dict[str, Any]:
     episodes = int(settings.get("eval_episodes", 0))
     if episodes:
         evaluation = evaluate(
-            task.env_id, agents[0], agents[1], episodes=episodes, seed=10_000 + seed
+            task.env_id, agents[0], agents[1], episodes=episodes, seed=derive_seed(seed, Stream.EVALUATION)
         )
     tail = 5  # the recorded studies' "sampled" column: mean of the last 5 training batches
     profiles = [memory1_profile(agent) for agent in agents]
@@ -539,7 +542,7 @@ def _train_coin_pair(
 
         preset_name, method = COIN_LEARNERS[name]
         config = preset(preset_name, method=method).agent
-        agents = [CoinLOLAAgent(config, seed=2 * seed + seat) for seat in (0, 1)]
+        agents = [CoinLOLAAgent(config, seed=agent_seed(seed, seat)) for seat in (0, 1)]
         curves = CoinCurves(updates)
         train(
             "coin_game_v0",
@@ -596,7 +599,7 @@ def _run_coin(task: Task) -> dict[str, Any]:
     elif name == "greedy":
         from lola_agents.fixed import GreedyCoinAgent
 
-        agents = [GreedyCoinAgent(seed=2 * seed + seat) for seat in (0, 1)]
+        agents = [GreedyCoinAgent(seed=agent_seed(seed, seat)) for seat in (0, 1)]
     else:
         agents, curves, settings["env_options"] = _train_coin_pair(name, seed, settings)
         if task.checkpoint_dir:
@@ -612,7 +615,7 @@ def _run_coin(task: Task) -> dict[str, Any]:
         agents[0],
         agents[1],
         episodes=settings["eval_episodes"],
-        seed=10_000 + seed,
+        seed=derive_seed(seed, Stream.EVALUATION),
         **settings["env_options"],
     )
     metrics = {
