@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--baseline", type=Path, help="also profile the package in this directory, interleaved")
     parser.add_argument("--repeats", type=int, default=1, help="fresh processes per learner and tree")
     parser.add_argument("--record", help="write the figures under this label to " + str(RESULTS.relative_to(HERE)))
+    parser.add_argument("--note", help="a note stored with --record (what the trees hold, the load)")
     parser.add_argument("--cprofile", type=int, metavar="N", help="print cProfile's top N of the first learner")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -293,6 +294,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             "command": "python -m benchmarks.profile_coin " + " ".join(argv if argv is not None else sys.argv[1:]),
             "uptime_after": load, "trees": {k: str(v) for k, v in trees.items()}, "learners": summary,
         }
+        if args.note:
+            recorded[args.record]["note"] = args.note
         RESULTS.write_text(json.dumps(recorded, indent=1) + "\n")
         print(f"wrote {RESULTS.relative_to(HERE)} [{args.record}]")
     return summary

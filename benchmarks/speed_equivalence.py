@@ -8,7 +8,9 @@ coin learner, then compare two dumps (e.g. this tree and an older one) bit for b
 The dump runs, at 1 torch thread through :func:`lola_agents.trainer.train` (deterministic
 algorithms on, as in ``lola-bench``): every coin preset and method, in one slice of games
 and in slices of 16 (``chunk_games``), LOLA-PG, LOLA-OM and the clipped shaping term, for
-3 updates of 64 games x 50 steps; IPPO (4 updates) and shared PPO (2 updates). It keeps the
+3 updates of 64 games x 50 steps; the same learner on memory-1 tables (IPD: LOLA-DiCE in
+parameter and policy space, LOLA-OM with its diagnostics); IPPO (4 updates) and shared PPO
+(2 updates). It keeps the
 policy, critic and optimiser states after each run and every logged scalar. ``compare``
 prints the largest absolute difference of each entry that is not bit-identical.
 """
@@ -32,6 +34,12 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "lola_policy_om": ("lola_policy", {"opponent_model": True}),
     "lola_policy_history3": ("lola_policy", {"mlp_history": 3}),
     "conv_gru_pg": ("paper", {}),
+}
+
+TABULAR_CASES: dict[str, dict[str, Any]] = {
+    "tabular_dice": {"method": "lola_dice"},
+    "tabular_dice_policy": {"method": "lola_dice", "lookahead_space": "policy"},
+    "tabular_pg_om": {"method": "lola_pg", "opponent_model": True},
 }
 
 
@@ -61,6 +69,17 @@ def dump(path: str) -> None:
             out[f"{name}/chunk{chunk}/history"] = result.history
             for seat, agent in enumerate(agents):
                 out[f"{name}/chunk{chunk}/agent{seat}"] = _tensors(agent.state_dict())
+
+    from lola_agents.learners.lola import LOLAAgent, LOLAConfig
+
+    for name, overrides in TABULAR_CASES.items():  # memory-1 tables on the IPD
+        config = LOLAConfig(network="tabular", num_actions=2, **overrides)
+        agents = [LOLAAgent(config, seed=seat) for seat in (0, 1)]
+        result = train("ipd_v0", *agents, updates=3, steps_per_update=20, num_envs=64, seed=3, progress=False,
+                       env_options={"max_cycles": 20}, threads=1)
+        out[f"{name}/history"] = result.history
+        for seat, agent in enumerate(agents):
+            out[f"{name}/agent{seat}"] = _tensors(agent.state_dict())
 
     from lola_agents.ppo import PPOConfig, make_ippo
     from lola_agents.ppo import train as train_ppo
