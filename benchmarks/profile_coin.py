@@ -28,8 +28,9 @@ seconds mostly measure the load, which is printed (``uptime``).
 ``--baseline DIR`` also runs the same probe on the package in DIR (e.g. an unpacked
 ``git archive`` of an older commit), interleaved with this tree, and prints the
 before/after ratio of each part. ``--record LABEL`` writes the figures to
-``benchmarks/results/coin/profile.json`` under LABEL. ``--cprofile N`` prints the N
-functions with the most cumulative time (cProfile) of one learner instead.
+``benchmarks/results/coin/profile.json`` under LABEL (with ``--note``). ``--cprofile N``
+prints the N functions with the most cumulative time (cProfile) of one learner instead.
+Figures and what they led to: docs/coin_game_lola.md, "Speed and memory".
 """
 
 from __future__ import annotations
