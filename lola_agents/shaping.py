@@ -58,6 +58,9 @@ class ValueModel(Protocol):
             so one autograd graph serves every derivative.
         batch_dims: leading axes of every parameter that index independent runs
             (1 for the batched exact learners, 0 for one learner).
+        shares_forward: (optional, default False) the model reuses one forward pass of a
+            player's policy in several losses at the same parameters, so first-order
+            gradients keep their graph (``retain_graph``) for the later derivatives.
     """
 
     parts: Sequence[Any]
@@ -234,10 +237,10 @@ class GradientBundle:
                 self._cache[("grad", i, 1)] = _like(self.params[1], both[len(first) :])
             else:
                 total = None
+                retain = getattr(self.model, "shares_forward", False)
                 for part in self.model.parts:
-                    total = _add_into(
-                        total, _grad(self.model.loss(i, self.params, 1, part), self.params[k])
-                    )
+                    loss = self.model.loss(i, self.params, 1, part)
+                    total = _add_into(total, _grad(loss, self.params[k], retain_graph=retain))
                 self._cache[key] = total
         return self._cache[key]
 
@@ -333,8 +336,9 @@ def lookahead_point(bundle: GradientBundle, j: int) -> tuple[Tree, Tree]:
 
 
 def gradient_at(model: ValueModel, params: tuple[Tree, Tree], i: int, k: int) -> Tree:
-    """grad_k L_i at ``params`` (no graph), summed over the model's parts."""
-    leaves = (as_leaves(params[0]), as_leaves(params[1]))
+    """grad_k L_i at ``params`` (no graph), summed over the model's parts. Only player
+    ``k``'s parameters require grad, so a model may skip the terms without them."""
+    leaves = tuple(as_leaves(p) if index == k else detach(p) for index, p in enumerate(params))
     total = None
     for part in model.parts:
         total = _add_into(total, _grad(model.loss(i, leaves, 1, part), leaves[k]))

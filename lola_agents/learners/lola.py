@@ -61,7 +61,7 @@ from lola_agents.estimators import (
 )
 from lola_agents.learners.adalign import aligned_advantages
 from lola_agents.metrics import joint_own_coin_rate
-from lola_agents.policies.coin import NETWORKS, canonical_obs, game_slices
+from lola_agents.policies.coin import NETWORKS, canonical_obs, game_slices, log_softmax_no_grad
 from lola_agents.policies.tabular import MemoryOneNet, matrix_states
 from lola_agents.rollout import Batch, StatefulAgent
 from lola_agents.seeding import Stream, torch_generator
@@ -279,6 +279,11 @@ class SampledValues:
     With ``policy_space=True`` the opponent's parameters are its logits at every visited
     step, ``{"logits": [T, N, A]}`` (:attr:`opponent_logits` holds their current value),
     and each game takes its own look-ahead step: :meth:`step_scale` is the number of games.
+
+    Speed: with one slice of games, each player's forward pass at the bundle's parameters
+    is computed once and shared by every loss (``shares_forward``: the first-order
+    gradients keep the graph); my forward pass is skipped where my parameters need no
+    gradient (the opponent's gradient of my loss after its look-ahead step).
     """
 
     same_orders = False
@@ -303,6 +308,9 @@ class SampledValues:
         self.decay = dependency_decay_matrix(starts.shape[0], dice_decay) if estimator == "dice" else None
         self.their_rewards = their_rewards
         self.reward_baseline = their_rewards.mean(dim=1, keepdim=True)  # of the full batch
+        # One slice: a player's forward pass at one parameter dict serves every loss.
+        self.shares_forward = len(self.parts) == 1
+        self._forward_cache: dict[str, tuple[ParamDict, Any]] = {}
         self.opponent_logits: torch.Tensor | None = None
         if policy_space:
             with torch.no_grad():
@@ -311,11 +319,26 @@ class SampledValues:
                     dim=1,
                 )
 
+    def _shared(self, who: str, params: ParamDict, compute: Any) -> Any:
+        """``compute()``, or its result from an earlier loss at the same ``params`` (one slice only)."""
+        if not self.shares_forward:
+            return compute()
+        cached = self._forward_cache.get(who)
+        if cached is None or cached[0] is not params:
+            cached = (params, compute())
+            self._forward_cache[who] = cached
+        return cached[1]
+
     def _their_log_probs(self, params: ParamDict, s: slice) -> torch.Tensor:
         if self.policy_space:
-            log_pi = torch.log_softmax(params["logits"][:, s], dim=-1)
-            return log_pi.gather(-1, self.their_actions[:, s].unsqueeze(-1)).squeeze(-1)
-        return self.them.log_probs(params, self.their_encoded[:, s], self.starts[:, s], self.their_actions[:, s])
+            def compute() -> torch.Tensor:
+                log_pi = torch.log_softmax(params["logits"][:, s], dim=-1)
+                return log_pi.gather(-1, self.their_actions[:, s].unsqueeze(-1)).squeeze(-1)
+        else:
+            def compute() -> torch.Tensor:
+                return self.them.log_probs(params, self.their_encoded[:, s], self.starts[:, s],
+                                           self.their_actions[:, s])
+        return self._shared("them", params, compute)
 
     def loss(self, i: int, params: tuple[Any, Any], order: int, part: tuple[slice, float]) -> torch.Tensor:
         s, w = part
@@ -323,9 +346,12 @@ class SampledValues:
         their_lp = self._their_log_probs(params[1], s)
         if i == 1 and order == 1:
             return -w * (discounts * self.their_adv[:, s].detach() * their_lp).sum(0).mean()
-        my_lp, my_entropy = self.me.log_probs_and_entropy(
+        if i == 0 and order == 1 and not any(p.requires_grad for p in params[0].values()):
+            # Only the opponent's gradient is wanted: my policy's terms are constants here.
+            return -w * (discounts * self.my_adv[:, s].detach() * their_lp).sum(0).mean()
+        my_lp, my_entropy = self._shared("me", params[0], lambda: self.me.log_probs_and_entropy(
             params[0], self.my_encoded[:, s], self.starts[:, s], self.my_actions[:, s]
-        )
+        ))
         if i == 0 and order == 1:
             mine = policy_objective(my_lp, my_entropy, self.my_adv[:, s], discounts, self.entropy_coef)
             return -w * (mine + (discounts * self.my_adv[:, s].detach() * their_lp).sum(0).mean())
@@ -450,7 +476,7 @@ class LOLAAgent(StatefulAgent):
             if state is None:
                 state = self.policy.initial_state(len(obs_t))
             logits, state = self.policy.step(obs_t, state, starts)
-            log_probs = torch.log_softmax(logits, dim=-1)
+            log_probs = log_softmax_no_grad(logits)
             actions = torch.multinomial(log_probs.exp(), 1, generator=self.generator).squeeze(-1)
             chosen = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
         return actions.numpy(), chosen.numpy().astype(np.float32), state
@@ -559,16 +585,19 @@ class LOLAAgent(StatefulAgent):
         slices = game_slices(batch.num_envs, cfg.chunk_games)
         weights = [(s.stop - s.start) / batch.num_envs for s in slices]
 
-        # Critic values of (me, opponent) -> GAE advantages, no gradient.
+        # Critic values of (me, opponent) -> GAE advantages, no gradient. In one slice, the
+        # same forward pass (with its graph) serves the critic's regression below.
+        critic_out = self.critic(my_encoded, starts) if len(slices) == 1 else None
         with torch.no_grad():
-            values = torch.cat([self.critic(my_encoded[:, s], starts[:, s]) for s in slices], dim=1)
+            values = critic_out.detach() if critic_out is not None else torch.cat(
+                [self.critic(my_encoded[:, s], starts[:, s]) for s in slices], dim=1)
         my_adv, my_targets = gae(batch.rewards, values[..., 0], batch.dones, cfg.gamma, cfg.gae_lambda)
         their_adv, their_targets = gae(opponent_batch.rewards, values[..., 1], batch.dones, cfg.gamma, cfg.gae_lambda)
         discounts = episode_discounts(starts, cfg.gamma)
         return SimpleNamespace(
             batch=batch, opponent_batch=opponent_batch, starts=starts, their_obs=their_obs, my_encoded=my_encoded,
             slices=slices, weights=weights, my_adv=my_adv, their_adv=their_adv, discounts=discounts,
-            targets=torch.stack([my_targets, their_targets], dim=-1),
+            targets=torch.stack([my_targets, their_targets], dim=-1), critic_out=critic_out,
         )
 
     def _direction(self, u: SimpleNamespace) -> tuple[ParamDict, dict[str, float]]:
@@ -619,7 +648,8 @@ class LOLAAgent(StatefulAgent):
         slice, so one slice's graph is alive at a time); returns the loss."""
         critic_loss = 0.0
         for s, w in zip(u.slices, u.weights, strict=True):
-            loss = w * (self.critic(u.my_encoded[:, s], u.starts[:, s]) - u.targets[:, s]).pow(2).mean()
+            predicted = u.critic_out if u.critic_out is not None else self.critic(u.my_encoded[:, s], u.starts[:, s])
+            loss = w * (predicted - u.targets[:, s]).pow(2).mean()
             loss.backward()
             critic_loss += float(loss.detach())
         return critic_loss

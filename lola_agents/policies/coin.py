@@ -42,7 +42,7 @@ from torch import nn
 NUM_PLANES = 4
 # (row, col) step of each action, as in coin_game_env.coin_game (index 4 = stay).
 MOVES = ((0, 1), (0, -1), (1, 0), (-1, 0), (0, 0))
-_SWAP_SEAT = [1, 0, 3, 2]
+_SWAP_SEAT = torch.tensor([1, 0, 3, 2])
 
 
 def canonical_obs(obs: torch.Tensor, seat: int, egocentric_env: bool = False) -> torch.Tensor:
@@ -55,7 +55,15 @@ def canonical_obs(obs: torch.Tensor, seat: int, egocentric_env: bool = False) ->
     """
     if egocentric_env or seat == 0:
         return obs
-    return obs[..., _SWAP_SEAT, :, :]
+    return obs.index_select(-3, _SWAP_SEAT)  # = obs[..., [1, 0, 3, 2], :, :], a faster kernel
+
+
+def log_softmax_no_grad(logits: torch.Tensor) -> torch.Tensor:
+    """``torch.log_softmax(logits, dim=-1)`` for ``[..., A]`` logits that need no gradient,
+    computed over the first axis of a transposed copy: torch's kernel over a last axis as
+    short as A = 4 or 5 is several times slower, and the values are the same bits (its
+    second derivative is not, hence only without gradient)."""
+    return torch.log_softmax(logits.movedim(-1, 0).contiguous(), dim=0).movedim(0, -1).contiguous()
 
 
 def move_table(grid_size: int, num_actions: int) -> torch.Tensor:
@@ -65,6 +73,23 @@ def move_table(grid_size: int, num_actions: int) -> torch.Tensor:
     for action, (dr, dc) in enumerate(MOVES[:num_actions]):
         table[(dr % grid_size) * grid_size + dc % grid_size, action] = 1.0
     return table
+
+
+def cell_pair_move_table(grid_size: int, num_actions: int) -> torch.Tensor:
+    """float32 ``[g^4, num_actions]``: row ``previous_cell * g*g + cell`` is the row of
+    :func:`move_table` for the displacement from ``previous_cell`` to ``cell`` on the torus
+    (one lookup per agent instead of the modular arithmetic on every step)."""
+    g = grid_size
+    cells = torch.arange(g * g)
+    previous, current = cells.repeat_interleave(g * g), cells.repeat(g * g)
+    delta = ((current // g - previous // g) % g) * g + (current % g - previous % g) % g
+    return move_table(grid_size, num_actions)[delta]
+
+
+def agent_cells(obs: torch.Tensor) -> torch.Tensor:
+    """int64 ``[..., 2]``: the cell (row * g + column) of each agent from planes ``[..., 4, g, g]``
+    (the first cell of the plane's maximum: 0 in an all-zero frame)."""
+    return obs[..., :2, :, :].flatten(-2).argmax(-1)
 
 
 class CoinMLP(nn.Module):
@@ -99,7 +124,7 @@ class CoinMLP(nn.Module):
         if not isinstance(history, int) or history < 1:
             raise ValueError(f"history must be an integer >= 1, got {history!r}")
         self.grid_size, self.num_actions, self.history = grid_size, num_actions, history
-        self.register_buffer("moves", move_table(grid_size, num_actions), persistent=False)
+        self.register_buffer("moves", cell_pair_move_table(grid_size, num_actions), persistent=False)
         width = (1 + history) * NUM_PLANES * grid_size**2 + 2 * num_actions * history
         layers: list[nn.Module] = []
         for size in hidden:
@@ -108,23 +133,22 @@ class CoinMLP(nn.Module):
         layers.append(nn.Linear(width, num_outputs))
         self.net = nn.Sequential(*layers)
 
-    def _moves(self, obs: torch.Tensor, prev_obs: torch.Tensor) -> torch.Tensor:
-        """One-hot moves of (me, other) from ``prev_obs`` to ``obs`` ``[..., 4, g, g]`` -> ``[..., 2*A]``."""
-        g = self.grid_size
-        cells = obs[..., :2, :, :].flatten(-2).argmax(-1)  # [..., 2] me, other
-        prev_cells = prev_obs[..., :2, :, :].flatten(-2).argmax(-1)
-        delta = ((cells // g - prev_cells // g) % g) * g + (cells % g - prev_cells % g) % g
-        return self.moves[delta].flatten(-2)
+    def _moves(self, cells: torch.Tensor, prev_cells: torch.Tensor) -> torch.Tensor:
+        """One-hot moves of (me, other) from cells ``prev_cells`` to ``cells`` (int64 ``[..., 2]``,
+        :func:`agent_cells`) -> ``[..., 2*A]``."""
+        pairs = prev_cells * self.grid_size**2 + cells
+        return nn.functional.embedding(pairs, self.moves).flatten(-2)
 
-    def _features(self, obs: torch.Tensor, previous: list[torch.Tensor], available: list[torch.Tensor]) -> torch.Tensor:
+    def _features(self, obs: torch.Tensor, previous: list[torch.Tensor], available: list[torch.Tensor],
+                  cells: list[torch.Tensor]) -> torch.Tensor:
         """``obs`` and ``previous[k]`` (k+1 steps back) ``[..., 4, g, g]``, ``available[k]`` bool
-        ``[...]`` (that step exists in this episode) -> ``[..., F]``."""
-        frames, moves, later = [obs.flatten(-3)], [], obs
-        for prev, has in zip(previous, available, strict=True):
+        ``[...]`` (that step exists in this episode), ``cells[k]`` the agents' cells in ``obs``
+        (k = 0) and ``previous[k-1]`` -> ``[..., F]``."""
+        frames, moves = [obs.flatten(-3)], []
+        for k, (prev, has) in enumerate(zip(previous, available, strict=True)):
             mask = has.unsqueeze(-1).to(obs.dtype)
             frames.append(prev.flatten(-3) * mask)
-            moves.append(self._moves(later, prev) * mask)
-            later = prev
+            moves.append(self._moves(cells[k], cells[k + 1]) * mask)
         return torch.cat(frames + moves, dim=-1)
 
     def encode(self, obs: torch.Tensor, episode_starts: torch.Tensor) -> torch.Tensor:
@@ -132,15 +156,24 @@ class CoinMLP(nn.Module):
         steps = obs.shape[0]
         starts = episode_starts.clone()
         starts[0] = True
-        age = torch.zeros(starts.shape, dtype=torch.long)  # steps since the episode began
-        for t in range(1, steps):
-            age[t] = torch.where(starts[t], torch.zeros_like(age[t]), age[t - 1] + 1)
-        previous, available = [], []
+        if bool(starts[1:].any()):
+            age = torch.zeros(starts.shape, dtype=torch.long)  # steps since the episode began
+            for t in range(1, steps):
+                age[t] = torch.where(starts[t], torch.zeros_like(age[t]), age[t - 1] + 1)
+        else:  # every episode fills the batch
+            age = torch.arange(steps).unsqueeze(1).expand(starts.shape)
+        # A step k back is the observation shifted by k (zeros before row 0); so are its cells.
+        now = agent_cells(obs)
+        previous, available, cells = [], [], [now]
         for k in range(1, self.history + 1):
-            shifted = torch.cat([torch.zeros_like(obs[:k]), obs[:-k]], dim=0) if k < steps else torch.zeros_like(obs)
-            previous.append(shifted)
+            if k < steps:
+                previous.append(torch.cat([torch.zeros_like(obs[:k]), obs[:-k]], dim=0))
+                cells.append(torch.cat([torch.zeros_like(now[:k]), now[:-k]], dim=0))
+            else:
+                previous.append(torch.zeros_like(obs))
+                cells.append(torch.zeros_like(now))
             available.append(age >= k)
-        return self._features(obs, previous, available)
+        return self._features(obs, previous, available, cells)
 
     def forward(self, encoded: torch.Tensor, episode_starts: torch.Tensor) -> torch.Tensor:
         """``[T, N, F]`` -> ``[T, N, num_outputs]`` (no recurrence: starts are not needed)."""
@@ -159,14 +192,16 @@ class CoinMLP(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One step: ``obs [N, 4, g, g]``, state = previous observations -> (outputs ``[N, out]``, new state)."""
         if self.history == 1:
-            return self.net(self._features(obs, [state], [~episode_starts])), obs
+            cells = [agent_cells(obs), agent_cells(state)]
+            return self.net(self._features(obs, [state], [~episode_starts], cells)), obs
         # A zero frame is a step before the episode began (a real observation shows both agents).
         fresh = ~episode_starts
         state = state * fresh.view(-1, 1, 1, 1, 1).to(state.dtype)
         previous = list(state.unbind(1))
         available = [fresh & (prev.flatten(1).sum(1) > 0) for prev in previous]
+        cells = [agent_cells(obs), *agent_cells(state).unbind(1)]
         new_state = torch.cat([obs.unsqueeze(1), state[:, :-1]], dim=1)
-        return self.net(self._features(obs, previous, available)), new_state
+        return self.net(self._features(obs, previous, available, cells)), new_state
 
 
 class CircularConv3x3(nn.Module):
