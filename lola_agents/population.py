@@ -294,6 +294,8 @@ class SelfPlayOpponent:
     def __init__(self, learner: Any, past: PastSelves, past_games: int, num_envs: int, mirror_seed: int) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or not 1 <= past_games <= num_envs:
             raise ValueError(f"past_games must be in [1, num_envs={num_envs!r}], got {past_games!r}")
+        if past_games % past.draws:
+            raise ValueError(f"{past.draws} past-self draws must divide the {past_games} games of past selves")
         self.learner, self.past = learner, past
         self.past_games, self.num_envs = past_games, num_envs
         self.mirror = type(learner)(learner.cfg, seed=mirror_seed) if past_games < num_envs else None

@@ -256,6 +256,8 @@ def test_self_play_seat_plays_past_selves_in_its_share_and_the_current_policy_in
     for bad in (0.0, 1.5, True):
         with pytest.raises(ValueError, match="share"):
             self_play_with_past_selves(_tiny_loqa(), num_envs=8, share=bad)
+    with pytest.raises(ValueError, match="divide"):
+        self_play_with_past_selves(_tiny_loqa(), num_envs=8, share=0.5, draws=3)
 
 
 def test_two_learners_can_play_only_past_selves() -> None:

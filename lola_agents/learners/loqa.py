@@ -219,6 +219,8 @@ class LOQAAgent(StatefulAgent):
     It learns from whole episodes (``learn`` needs a batch whose every column is one
     episode: collect ``max_cycles`` steps with fresh episodes, as the trainer does). It
     needs nothing of the opponent but its observations, actions and rewards in the batch.
+    As in the paper, the LOQA term applies in every game, also against opponents that do
+    not learn (past selves); ``infos["opponent_learns"]`` is not read.
     """
 
     config_class = LOQAConfig
@@ -509,17 +511,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
-    stamps: list[float] = []
+    stamps: list[tuple[float, float]] = []  # (wall, CPU seconds of this process) after each update
     result = train_loqa(args.preset, args.seed, args.updates, log_dir=args.log_dir, threads=args.threads,
                         checkpoint_every=args.checkpoint_every, resume=args.resume, progress=False,
-                        on_update=lambda update, row: stamps.append(time.perf_counter()))
+                        on_update=lambda update, row: stamps.append((time.perf_counter(), time.process_time())))
     last = result.history[-1]
     print(f"LOQA preset {args.preset!r}, seed {args.seed}: {len(result.history)} updates, "
           f"own-coin rate {last.get('agent0/own_coin_rate', float('nan')):.3f}, "
           f"reward/step {last['reward_0']:.3f} / {last['reward_1']:.3f}")
     if len(stamps) > 1:
-        per_update = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
-        print(f"{per_update:.2f} s/update (after the first), {args.threads} torch thread(s)")
+        wall, cpu = ((stamps[-1][i] - stamps[0][i]) / (len(stamps) - 1) for i in (0, 1))
+        print(f"{wall:.2f} s/update wall, {cpu:.2f} s/update CPU (after the first update), "
+              f"{args.threads} torch thread(s)")
     print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "
           f"load average {os.getloadavg()[0]:.2f}")
 
