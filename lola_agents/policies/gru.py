@@ -82,19 +82,25 @@ class CoinGRU(nn.Module):
     def forward(self, encoded: torch.Tensor, episode_starts: torch.Tensor) -> torch.Tensor:
         """``[T, N, F]`` -> ``[T, N, num_outputs]``; the GRU state is zero at episode starts
         (and at row 0)."""
-        pre = self.pre(encoded)
+        # The input side of the gates for every step in one product; only the recurrent
+        # side is computed step by step.
+        input_gates = nn.functional.linear(self.pre(encoded), self.core.weight_ih, self.core.bias_ih)
         keep = (~episode_starts).to(encoded.dtype).unsqueeze(-1).unbind(0)
         state = encoded.new_zeros(encoded.shape[1], self.hidden)
         states = []
-        for pre_t, keep_t in zip(pre.unbind(0), keep, strict=True):
-            state = self._gru(pre_t, state * keep_t)
+        for gates_t, keep_t in zip(input_gates.unbind(0), keep, strict=True):
+            state = self._gru_update(gates_t, state * keep_t)
             states.append(state)
         return self.head(torch.stack(states))
 
     def _gru(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """``nn.GRUCell``'s update (same weights, same gate order r, z, n)."""
+        return self._gru_update(nn.functional.linear(x, self.core.weight_ih, self.core.bias_ih), hidden)
+
+    def _gru_update(self, input_gates: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """The GRU update from the input side of its gates ``x W_ih^T + b_ih`` ``[..., 3H]``."""
         core = self.core
-        input_r, input_z, input_n = nn.functional.linear(x, core.weight_ih, core.bias_ih).chunk(3, -1)
+        input_r, input_z, input_n = input_gates.chunk(3, -1)
         hidden_r, hidden_z, hidden_n = nn.functional.linear(hidden, core.weight_hh, core.bias_hh).chunk(3, -1)
         reset = torch.sigmoid(input_r + hidden_r)
         update = torch.sigmoid(input_z + hidden_z)
