@@ -96,6 +96,8 @@ _ENTRIES = [
                "LOLA-DiCE with the look-ahead in policy space"),
     AgentEntry("AdAlign", "learner", _for(COIN_GAMES, "lola_agents.agents:coin_adalign"),
                "advantage alignment"),
+    AgentEntry("LOQA", "learner", _for(COIN_GAMES, "lola_agents.agents:coin_loqa"),
+               "LOQA: shapes the opponent's Q-values (self-play against past selves)"),
     AgentEntry("IPPO", "learner", _for(MATRIX_GAMES + COIN_GAMES, "lola_agents.agents:ippo"),
                "independent PPO (Stable-Baselines3)"),
 ]
@@ -117,6 +119,7 @@ ALIASES: dict[str, str] = {
     "lola_dice": "LOLA-DiCE",
     "lola_ps": "LOLA-DiCE-PS",
     "aa": "AdAlign",
+    "loqa": "LOQA",
     "ippo": "IPPO",
 }
 
@@ -200,6 +203,15 @@ def coin_lola_dice_ps(game: str, seed: int | None = 0, **options: Any) -> Agent:
 def coin_adalign(game: str, seed: int | None = 0, **options: Any) -> Agent:
     """Coin-game advantage alignment (``adalign`` preset)."""
     return _coin_learner("adalign", seed, **options)
+
+
+def coin_loqa(game: str, seed: int | None = 0, preset: str = "paper", **options: Any) -> Agent:
+    """Coin-game LOQA (``lola_agents.learners.loqa.PRESETS``, default ``paper``); ``options``:
+    :class:`~lola_agents.learners.loqa.LOQAConfig` fields."""
+    from lola_agents.learners.loqa import LOQAAgent
+    from lola_agents.learners.loqa import preset as loqa_preset
+
+    return LOQAAgent(loqa_preset(preset, **options).agent, seed=seed or 0)
 
 
 def ippo(game: str, seed: int | None = 0, num_envs: int = 1, env_options: dict[str, Any] | None = None,

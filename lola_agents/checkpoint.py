@@ -63,6 +63,7 @@ AGENT_CLASSES: dict[str, str] = {
     "LOLADiCEAgent": "lola_agents.learners.dice:LOLADiCEAgent",
     "LOLAAgent": "lola_agents.learners.lola:LOLAAgent",
     "CoinLOLAAgent": "lola_agents.learners.coin:CoinLOLAAgent",
+    "LOQAAgent": "lola_agents.learners.loqa:LOQAAgent",
     "PPOAgent": "lola_agents.learners.ppo:PPOAgent",
 }
 

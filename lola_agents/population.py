@@ -33,8 +33,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+from torch.func import functional_call
 
-from lola_agents.rollout import Batch
+from lola_agents.rollout import Batch, sample_actions
 from lola_agents.seeding import Stream, derive_seed, torch_generator
 from lola_agents.trainer import in_memory_state, restore_in_memory_state
 
@@ -136,33 +138,50 @@ class WithStandIn:
 
 
 class PastSelves:
-    """A stand-in that plays frozen past versions of ``learner``.
+    """A stand-in that plays frozen past versions of ``learner``: the replay buffer of past selves.
 
-    Every ``every`` updates of the learner a snapshot of its policy joins a pool of
-    at most ``size`` (the oldest leaves); before each batch one snapshot is drawn
-    uniformly from the pool and plays. The pool starts with the learner's
-    initial policy. Acting samples from a generator of its own.
+    The buffer starts with the learner's initial policy; every ``every`` updates of the
+    learner a snapshot of its policy joins it, and when it holds ``size`` snapshots the
+    oldest leaves. Before each batch ``draws`` snapshots are drawn uniformly (with
+    replacement) from the whole buffer, and the stand-in's games are split into ``draws``
+    equal blocks of consecutive games, block ``j`` played by snapshot ``drawn[j]``.
+    ``draws=1`` (the default) plays one snapshot in all its games; ``draws`` equal to the
+    number of the stand-in's games gives every game its own snapshot, as LOQA and
+    advantage alignment do (their buffer: ``every=10``, ``size=10_000``). Acting samples
+    from a generator of its own.
+
+    Cost: with ``draws > 1`` the drawn policies run as one batched call
+    (``torch.func.vmap`` over their stacked weights), so each step reads ``draws``
+    copies of the policy's weights; the buffer keeps ``size`` copies in memory and in
+    checkpoints.
 
     Args:
-        learner: a :class:`~lola_agents.learners.lola.LOLAAgent` (its architecture is copied).
-        every: updates between snapshots, >= 1.
-        size: pool size, >= 1.
-        seed: seeds the draws and the action sampling.
+        learner: a coin-game learner with ``policy``, ``cfg`` and ``set_policy_weights``
+            (:class:`~lola_agents.learners.lola.LOLAAgent`,
+            :class:`~lola_agents.learners.loqa.LOQAAgent`); its architecture is copied.
+        every: updates between snapshots (the snapshot interval), >= 1.
+        size: capacity of the buffer (snapshots kept), >= 1.
+        seed: seeds the draws and the action sampling (:mod:`lola_agents.seeding`).
+        draws: snapshots drawn per batch, >= 1; it must divide the stand-in's games.
     """
 
-    def __init__(self, learner: Any, every: int = 10, size: int = 20, seed: int = 0) -> None:
-        from lola_agents.learners.lola import LOLAAgent
-
-        for name, value in (("every", every), ("size", size)):
+    def __init__(self, learner: Any, every: int = 10, size: int = 20, seed: int = 0, draws: int = 1) -> None:
+        for name, value in (("every", every), ("size", size), ("draws", draws)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        self.every, self.size = every, size
-        self.player = LOLAAgent(learner.cfg, seed=seed)  # same network, own generator
+        self.every, self.size, self.draws = every, size, draws
+        self.player = type(learner)(learner.cfg, seed=seed)  # same network, own generator
         self.pool: list[dict[str, torch.Tensor]] = [self._snapshot(learner)]
         self.player.set_policy_weights(self.pool[0])
         self.generator = torch_generator(seed, Stream.SNAPSHOT_DRAW)
         self.updates_seen = 0
-        self.current = 0
+        self.drawn = [0] * draws
+        self._stacked: dict[str, torch.Tensor] | None = None
+
+    @property
+    def current(self) -> int:
+        """Index in :attr:`pool` of the snapshot playing the first block of games."""
+        return self.drawn[0]
 
     @staticmethod
     def _snapshot(learner: Any) -> dict[str, torch.Tensor]:
@@ -179,27 +198,188 @@ class PastSelves:
         return self.player.initial_state(num_envs)
 
     def act(self, obs: np.ndarray, state: Any, episode_starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
-        return self.player.act(obs, state, episode_starts)
+        if self.draws == 1:
+            return self.player.act(obs, state, episode_starts)
+        return self._act_per_block(obs, state, episode_starts)
+
+    def _act_per_block(self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Block ``j`` of the games acts with snapshot ``drawn[j]``: one vmapped call over the
+        stacked weights (games reshaped ``[N] -> [draws, N / draws]``)."""
+        games = len(obs)
+        if games % self.draws:
+            raise ValueError(f"{self.draws} past-self draws must divide the stand-in's {games} games")
+        player = self.player
+        if self._stacked is None:
+            self._stacked = {f"policy.{k}": torch.stack([self.pool[i][k] for i in self.drawn]) for k in self.pool[0]}
+        blocks = lambda tree: torch.utils._pytree.tree_map(  # noqa: E731
+            lambda x: x.reshape(self.draws, games // self.draws, *x.shape[1:]), tree)
+        joined = lambda tree: torch.utils._pytree.tree_map(lambda x: x.reshape(games, *x.shape[2:]), tree)  # noqa: E731
+        with torch.no_grad():
+            obs_t = player._canonical(torch.as_tensor(np.asarray(obs)), player.seat)
+            starts = torch.as_tensor(np.asarray(episode_starts, dtype=bool))
+            if state is None:
+                state = player.policy.initial_state(games)
+
+            stepper = _Stepper(player.policy)
+
+            def step(params: dict[str, torch.Tensor], o: torch.Tensor, s: Any, e: torch.Tensor) -> Any:
+                return functional_call(stepper, params, (o, s, e))
+
+            logits, state = torch.func.vmap(step)(self._stacked, blocks(obs_t), blocks(state), blocks(starts))
+            actions, log_probs = sample_actions(joined(logits), player.generator)
+        return actions, log_probs, joined(state)
 
     def after_update(self, learner: Any) -> None:
-        """Called once per learner update: maybe snapshot it, then draw the next player."""
+        """Called once per learner update: maybe snapshot it, then draw the next players."""
         self.updates_seen += 1
         if self.updates_seen % self.every == 0:
             self.pool.append(self._snapshot(learner))
             del self.pool[:-self.size]
-        self.current = int(torch.randint(len(self.pool), (1,), generator=self.generator))
-        self.player.set_policy_weights(self.pool[self.current])
+        self.drawn = [int(i) for i in torch.randint(len(self.pool), (self.draws,), generator=self.generator)]
+        self._play_drawn()
+
+    def _play_drawn(self) -> None:
+        self.player.set_policy_weights(self.pool[self.drawn[0]])
+        self._stacked = None  # rebuilt from the new draws at the next step
 
     def state_dict(self) -> dict[str, Any]:
-        return {"pool": list(self.pool), "current": self.current, "updates_seen": self.updates_seen,
-                "generator": self.generator.get_state(), "player_generator": self.player.generator.get_state()}
+        state = {"pool": list(self.pool), "current": self.current, "updates_seen": self.updates_seen,
+                 "generator": self.generator.get_state(), "player_generator": self.player.generator.get_state()}
+        if self.draws > 1:
+            state["drawn"] = list(self.drawn)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.pool = [dict(p) for p in state["pool"]]
-        self.current, self.updates_seen = int(state["current"]), int(state["updates_seen"])
+        pool = [dict(p) for p in state["pool"]]
+        drawn = [int(i) for i in state.get("drawn", [state["current"]])]
+        if not pool or len(pool) > self.size or len(drawn) != self.draws or not all(0 <= i < len(pool) for i in drawn):
+            raise ValueError(f"a past-selves state must hold 1 to {self.size} snapshots and {self.draws} draws "
+                             f"indexing them, got {len(pool)} snapshots and draws {drawn}")
+        self.pool, self.drawn = pool, drawn
+        self.updates_seen = int(state["updates_seen"])
         self.generator.set_state(state["generator"])
         self.player.generator.set_state(state["player_generator"])
-        self.player.set_policy_weights(self.pool[self.current])
+        self._play_drawn()
+
+
+class _Stepper(nn.Module):
+    """Calls ``policy.step`` (so ``functional_call`` evaluates one acting step)."""
+
+    def __init__(self, policy: nn.Module) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs: torch.Tensor, state: Any, episode_starts: torch.Tensor) -> Any:
+        return self.policy.step(obs, state, episode_starts)
+
+
+class SelfPlayOpponent:
+    """The other seat of a learner's self-play against its replay buffer of past selves.
+
+    In the first ``past_games`` games of each batch a snapshot drawn from ``past`` plays
+    (:class:`PastSelves`); in the rest a mirror holding the learner's current policy
+    plays (LOQA's ``cur_agent_frac``). It never learns: after each update of the learner
+    (the trainer calls this seat's ``learn`` after the learner's) it copies the
+    learner's new policy into the mirror and lets ``past`` take its snapshot and draw.
+
+    Args:
+        learner: the learner of the other seat.
+        past: the buffer of the learner's past selves.
+        past_games: games played by a snapshot, 1 to ``num_envs``.
+        num_envs: games per batch.
+        mirror_seed: seeds the mirror's action sampling.
+    """
+
+    def __init__(self, learner: Any, past: PastSelves, past_games: int, num_envs: int, mirror_seed: int) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or not 1 <= past_games <= num_envs:
+            raise ValueError(f"past_games must be in [1, num_envs={num_envs!r}], got {past_games!r}")
+        if past_games % past.draws:
+            raise ValueError(f"{past.draws} past-self draws must divide the {past_games} games of past selves")
+        self.learner, self.past = learner, past
+        self.past_games, self.num_envs = past_games, num_envs
+        self.mirror = type(learner)(learner.cfg, seed=mirror_seed) if past_games < num_envs else None
+        if self.mirror is not None:
+            self.mirror.set_policy_weights(PastSelves._snapshot(learner))
+
+    @property
+    def name(self) -> str:
+        return self.past.name
+
+    def assign_seat(self, agent_index: int) -> None:
+        for agent in (self.past, self.mirror):
+            if agent is not None:
+                agent.assign_seat(agent_index)
+
+    def initial_state(self, num_envs: int) -> tuple[Any, Any]:
+        self._check_games(num_envs)
+        mirror = None if self.mirror is None else self.mirror.initial_state(num_envs - self.past_games)
+        return self.past.initial_state(self.past_games), mirror
+
+    def _check_games(self, num_envs: int) -> None:
+        if num_envs != self.num_envs:
+            raise ValueError(f"this self-play seat was built for batches of {self.num_envs} games, got {num_envs}")
+
+    def act(self, obs: np.ndarray, state: tuple[Any, Any], episode_starts: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, Any]:
+        if state is None:
+            state = self.initial_state(len(obs))
+        self._check_games(len(obs))
+        k = self.past_games
+        starts = np.asarray(episode_starts)
+        actions, log_probs, past_state = self.past.act(obs[:k], state[0], starts[:k])
+        if self.mirror is None:
+            return actions, log_probs, (past_state, None)
+        more_actions, more_log_probs, mirror_state = self.mirror.act(obs[k:], state[1], starts[k:])
+        return (np.concatenate([actions, more_actions]), np.concatenate([log_probs, more_log_probs]),
+                (past_state, mirror_state))
+
+    def learn(self, batch: Batch, opponent_batch: Batch) -> dict[str, float]:
+        """No learning: follow the learner (mirror) and let the buffer snapshot and draw."""
+        if self.mirror is not None:
+            self.mirror.set_policy_weights(PastSelves._snapshot(self.learner))
+        self.past.after_update(self.learner)
+        return {"past_self_buffer": float(len(self.past.pool))}
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"past": self.past.state_dict()}
+        if self.mirror is not None:
+            state["mirror_policy"] = PastSelves._snapshot(self.mirror)
+            state["mirror_generator"] = self.mirror.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.past.load_state_dict(state["past"])
+        if self.mirror is not None:
+            self.mirror.set_policy_weights(state["mirror_policy"])
+            self.mirror.generator.set_state(state["mirror_generator"])
+
+
+def self_play_with_past_selves(learner: Any, num_envs: int, share: float = 1.0, every: int = 10,
+                               size: int = 10_000, seed: int = 0, draws: int | None = None) -> list[Any]:
+    """The anchors' protocol (LOQA, advantage alignment): ``learner`` in seat 0 of every game,
+    seat 1 a snapshot drawn uniformly from its replay buffer of past selves in a share
+    ``share`` of the games (the first ones) and its current policy in the rest.
+
+    Args:
+        learner: a coin-game learner (see :class:`PastSelves`); it learns from all its games.
+        num_envs: games per batch.
+        share: share of the learner's games against a snapshot, in (0, 1] (anchors: 1.0).
+        every, size: snapshot interval and capacity (anchors: 10 and 10,000).
+        seed: the stand-ins' seed; the buffer uses ``derive_seed(seed, 0)``, the mirror
+            of the current policy ``derive_seed(seed, 1)`` (:mod:`lola_agents.seeding`).
+        draws: snapshots drawn per batch (default: one per game, as the anchors).
+
+    Returns:
+        ``[seat 0, seat 1]`` for :func:`lola_agents.trainer.train`.
+    """
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+        raise ValueError(f"the past-self share must be in (0, 1], got {share!r}")
+    past_games = max(1, round(share * num_envs))
+    past = PastSelves(learner, every, size, seed=derive_seed(seed, 0), draws=past_games if draws is None else draws)
+    return [learner, SelfPlayOpponent(learner, past, past_games, num_envs, mirror_seed=derive_seed(seed, 1))]
 
 
 def with_greedy_stand_ins(learners: list[Any], num_envs: int, fraction: float, seed: int = 0,
@@ -213,24 +393,29 @@ def with_greedy_stand_ins(learners: list[Any], num_envs: int, fraction: float, s
     """
     from lola_agents.fixed import GreedyCoinAgent
 
+    if isinstance(fraction, int | float) and fraction == 0.5:  # the learners would only ever meet greedy
+        raise ValueError(f"the greedy stand-in fraction must be in (0, 0.5), got {fraction!r}")
     return with_stand_ins(learners, num_envs, fraction, [GreedyCoinAgent(seed=derive_seed(seed, k)) for k in (0, 1)],
                           mark_fixed_opponents)
 
 
 def with_past_self_stand_ins(learners: list[Any], num_envs: int, fraction: float, every: int = 10,
-                             size: int = 20, seed: int = 0) -> list[WithStandIn]:
+                             size: int = 20, seed: int = 0, draws: int = 1) -> list[WithStandIn]:
     """Both seats wrapped with :class:`PastSelves` of their own learner: in a share
-    ``fraction`` of the games each learner meets a past version of its co-learner."""
-    stand_ins = [PastSelves(learner, every, size, seed=derive_seed(seed, i)) for i, learner in enumerate(learners)]
+    ``fraction`` of the batch's games each learner meets a past version of its co-learner
+    (a share ``fraction / (1 - fraction)`` of its own games; ``fraction = 0.5``: all of them,
+    the learners never meet live). ``every``, ``size``, ``draws``: see :class:`PastSelves`."""
+    stand_ins = [PastSelves(learner, every, size, seed=derive_seed(seed, i), draws=draws)
+                 for i, learner in enumerate(learners)]
     return with_stand_ins(learners, num_envs, fraction, stand_ins)
 
 
 def with_stand_ins(learners: list[Any], num_envs: int, fraction: float, stand_ins: list[Any],
                    mark_fixed_opponents: bool = False) -> list[WithStandIn]:
     """``stand_ins[0]`` plays seat 0 in the first ``fraction`` of the games, ``stand_ins[1]``
-    seat 1 in the next ``fraction``; ``fraction`` in (0, 0.5). Returns ``[seat 0, seat 1]``."""
-    if not 0 < fraction < 0.5:
-        raise ValueError(f"the stand-in fraction must be in (0, 0.5), got {fraction!r}")
+    seat 1 in the next ``fraction``; ``fraction`` in (0, 0.5]. Returns ``[seat 0, seat 1]``."""
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 0.5:
+        raise ValueError(f"the stand-in fraction must be in (0, 0.5], got {fraction!r}")
     games = max(1, round(fraction * num_envs))
     first, second = slice(0, games), slice(games, 2 * games)
     return [WithStandIn(learners[0], stand_ins[0], first, second if mark_fixed_opponents else None),

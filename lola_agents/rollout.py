@@ -233,6 +233,31 @@ def read_config(path: str | Path, expected_class: str) -> dict[str, Any]:
     return payload
 
 
+def sample_actions(logits: torch.Tensor, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sample one action per row of ``logits`` ``[N, A]`` (softmax) with ``generator``:
+    (int64 ``[N]``, their log-probabilities float32 ``[N]``), numpy, as :meth:`Agent.act` returns."""
+    from lola_agents.policies.coin import log_softmax_no_grad  # same bits, a faster kernel
+
+    log_probs = log_softmax_no_grad(logits)
+    actions = torch.multinomial(log_probs.exp(), 1, generator=generator).squeeze(-1)
+    chosen = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+    return actions.numpy(), chosen.numpy().astype(np.float32)
+
+
+def act_with_policy(policy: Any, obs: torch.Tensor, state: Any, episode_starts: np.ndarray,
+                    generator: torch.Generator) -> tuple[np.ndarray, np.ndarray, Any]:
+    """:meth:`Agent.act` of a network with ``initial_state`` and ``step`` (the coin-game
+    policies): one step on the policy's input ``obs`` ``[N, ...]`` (state None: a fresh one),
+    then :func:`sample_actions`. Returns (actions, log-probabilities, new state)."""
+    with torch.no_grad():
+        starts = torch.as_tensor(np.asarray(episode_starts, dtype=bool))
+        if state is None:
+            state = policy.initial_state(len(obs))
+        logits, state = policy.step(obs, state, starts)
+        actions, log_probs = sample_actions(logits, generator)
+    return actions, log_probs, state
+
+
 def reset_state_where(state: Any, episode_starts: np.ndarray, batch_dim: int = 0) -> Any:
     """Zero a recurrent state's rows where ``episode_starts`` (bool ``[N]``) is true.
 

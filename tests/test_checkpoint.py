@@ -199,6 +199,7 @@ def _one_of_each(folder: Path) -> dict[str, Path]:
         "Memory1Agent": Memory1Agent([0.5] * 5),
         "FixedTabularAgent": FixedTabularAgent(torch.zeros(5)),
         "CoinLOLAAgent": make_agent("LOLA-DiCE", "coin_game_v0", seed=1),
+        "LOQAAgent": make_agent("LOQA", "coin_game_v0", seed=1),
         "LOLAAgent": LOLAAgent(LOLAConfig(method="lola_pg", network="tabular", num_actions=2), seed=1),
         "PPOAgent": make_agent("IPPO", "ipd_v0", seed=1, num_envs=2, n_steps=4, batch_size=8),
     }

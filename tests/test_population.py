@@ -166,3 +166,112 @@ def test_past_self_population_resumes_bit_identically(tmp_path) -> None:
         assert len(a.stand_in.pool) == len(b.stand_in.pool) == 3 and a.stand_in.current == b.stand_in.current
         for x, y in zip(a.stand_in.pool, b.stand_in.pool, strict=True):
             assert all(torch.equal(x[k], y[k]) for k in x)
+
+
+# --------------------------------------------------------------------------- the replay buffer of past selves
+def _tiny_loqa(seed: int = 0):
+    from lola_agents.learners.loqa import LOQAAgent
+
+    return LOQAAgent(actor_hidden=4, critic_hidden=4, seed=seed)
+
+
+def _nudge(learner) -> None:
+    with torch.no_grad():
+        for p in learner.policy.parameters():
+            p.add_(0.05)  # a visible change per "update" that keeps the logits moderate
+
+
+def test_buffer_snapshots_every_interval_and_evicts_the_oldest_at_capacity() -> None:
+    learner = _tiny_loqa()
+    past = PastSelves(learner, every=3, size=4, seed=0)
+    marks = [float(learner.policy.head.bias[0].detach())]  # the initial policy is the first snapshot
+    for update in range(1, 16):
+        _nudge(learner)
+        past.after_update(learner)
+        if update % 3 == 0:
+            marks.append(float(learner.policy.head.bias[0].detach()))
+        assert len(past.pool) == min(4, 1 + update // 3)
+    assert [float(p["head.bias"][0]) for p in past.pool] == marks[-4:]  # the newest four, oldest first
+
+
+def test_draws_are_uniform_over_the_whole_buffer_back_to_initialisation() -> None:
+    from scipy import stats
+
+    learner = _tiny_loqa()
+    past = PastSelves(learner, every=10, size=10_000, seed=3, draws=8)
+    for _ in range(50):  # 6 snapshots: the initial one and those of updates 10..50
+        past.after_update(learner)
+    counts = np.zeros(6)
+    for _ in range(400):  # 3200 draws, the buffer no longer grows between them
+        past.updates_seen = 1  # stay off the snapshot schedule
+        past.after_update(learner)
+        np.add.at(counts, past.drawn, 1)
+    assert len(past.pool) == 6 and counts[0] > 0
+    assert stats.chisquare(counts).pvalue > 1e-3
+    # and a buffer that is not uniform is caught by the same check
+    assert stats.chisquare(counts + np.array([200, 0, 0, 0, 0, -200])).pvalue < 1e-3
+
+
+def _tiny_adalign(seed: int = 0):
+    return CoinLOLAAgent(preset("adalign").agent, seed=seed, mlp_hidden=(8,), mlp_history=3)
+
+
+@pytest.mark.parametrize("make", [_tiny_loqa, _tiny_adalign], ids=["loqa-gru", "adalign-mlp-history3"])
+def test_per_block_draws_play_their_own_snapshot(make) -> None:
+    learner = make()
+    past = PastSelves(learner, every=1, size=10, seed=1, draws=4)
+    for _ in range(6):
+        _nudge(learner)
+        past.after_update(learner)
+    assert len(set(past.drawn)) > 1
+    past.assign_seat(1)
+    venv = coin_game_env.make_vec("coin_game_v0", 8, seed=0)
+    obs = venv.reset()[0][:, 1]
+    starts = np.ones(8, dtype=bool)
+    actions, log_probs, state = past.act(obs, None, starts)
+    for block, index in enumerate(past.drawn):
+        player = make()
+        player.set_policy_weights(past.pool[index])
+        games = slice(2 * block, 2 * block + 2)
+        with torch.no_grad():
+            logits, _ = player.policy.step(player._canonical(torch.as_tensor(obs[games]).float(), 1),
+                                           player.policy.initial_state(2), torch.ones(2, dtype=torch.bool))
+        expected = torch.log_softmax(logits, -1).gather(-1, torch.as_tensor(actions[games]).unsqueeze(-1))
+        torch.testing.assert_close(torch.as_tensor(log_probs[games]), expected.squeeze(-1))
+    with pytest.raises(ValueError, match="divide"):
+        past.act(obs[:7], None, starts[:7])
+
+
+def test_self_play_seat_plays_past_selves_in_its_share_and_the_current_policy_in_the_rest() -> None:
+    from lola_agents.population import SelfPlayOpponent, self_play_with_past_selves
+
+    learner = _tiny_loqa()
+    seats = self_play_with_past_selves(learner, num_envs=8, share=0.5, every=1, size=5, seed=0, draws=2)
+    assert seats[0] is learner and isinstance(seats[1], SelfPlayOpponent) and seats[1].past_games == 4
+    venv = coin_game_env.make_vec("coin_game_v0", 8, seed=0, max_cycles=STEPS)
+    batches = collect(venv, seats, STEPS)
+    learner.learn(batches[0], batches[1])
+    seats[1].learn(batches[1], batches[0])
+    # After the update the mirror holds the learner's new policy and the buffer its snapshot.
+    for k, v in learner.policy.state_dict().items():
+        assert torch.equal(seats[1].mirror.policy.state_dict()[k], v)
+        assert torch.equal(seats[1].past.pool[-1][k], v)
+    everything = self_play_with_past_selves(_tiny_loqa(), num_envs=8)
+    assert everything[1].mirror is None and everything[1].past.draws == 8  # anchors: one draw per game
+    for bad in (0.0, 1.5, True):
+        with pytest.raises(ValueError, match="share"):
+            self_play_with_past_selves(_tiny_loqa(), num_envs=8, share=bad)
+    with pytest.raises(ValueError, match="divide"):
+        self_play_with_past_selves(_tiny_loqa(), num_envs=8, share=0.5, draws=3)
+
+
+def test_two_learners_can_play_only_past_selves() -> None:
+    seats = with_past_self_stand_ins([_tiny_loqa(0), _tiny_loqa(1)], num_envs=8, fraction=0.5, every=1, size=3)
+    assert seats[0].stand_in_games == slice(0, 4) and seats[1].stand_in_games == slice(4, 8)
+    venv = coin_game_env.make_vec("coin_game_v0", 8, seed=0, max_cycles=STEPS)
+    batches = collect(venv, seats, STEPS)
+    for i, seat in enumerate(seats):
+        seat.learn(batches[i], batches[1 - i])
+    assert all(len(seat.stand_in.pool) == 2 for seat in seats)
+    with pytest.raises(ValueError, match="fraction"):
+        with_past_self_stand_ins([_tiny_loqa(0), _tiny_loqa(1)], num_envs=8, fraction=0.6)

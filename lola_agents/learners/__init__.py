@@ -17,6 +17,8 @@ the rollout interface (:mod:`lola_agents.rollout`):
 - :mod:`.dice`: tabular LOLA-DiCE (k look-ahead steps through the DiCE estimator).
 - :mod:`.coin`: the coin-game presets (paper, fast, adalign, lola_policy).
 - :mod:`.adalign`: the advantage-alignment objective (Duque et al.).
+- :mod:`.loqa`: LOQA (Aghajohari et al.): shapes the opponent's Q-values, modelled as a
+  softmax policy; trained in self-play against a replay buffer of past selves.
 - :mod:`.ppo`, :mod:`.shared_ppo`: PPO baselines on stable-baselines3.
 
 A new learner goes here as one module: an agent class with ``act``/``learn``/

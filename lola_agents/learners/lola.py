@@ -61,9 +61,9 @@ from lola_agents.estimators import (
 )
 from lola_agents.learners.adalign import aligned_advantages
 from lola_agents.metrics import joint_own_coin_rate
-from lola_agents.policies.coin import NETWORKS, canonical_obs, game_slices, log_softmax_no_grad
+from lola_agents.policies.coin import NETWORKS, canonical_obs, game_slices
 from lola_agents.policies.tabular import MemoryOneNet, matrix_states
-from lola_agents.rollout import Batch, StatefulAgent
+from lola_agents.rollout import Batch, StatefulAgent, act_with_policy
 from lola_agents.seeding import Stream, torch_generator
 
 METHODS = ("naive", "lola_pg", "lola_dice", "advantage_alignment")
@@ -469,17 +469,9 @@ class LOLAAgent(StatefulAgent):
         if self._params_changed:  # first step after an update: the new acting parameters
             self._acting_params = self._snapshot()
             self._params_changed = False
-        with torch.no_grad():
-            obs_t = torch.as_tensor(np.asarray(obs))
-            obs_t = self._canonical(obs_t if self.cfg.network == "tabular" else obs_t.float(), self.seat)
-            starts = torch.as_tensor(np.asarray(episode_starts, dtype=bool))
-            if state is None:
-                state = self.policy.initial_state(len(obs_t))
-            logits, state = self.policy.step(obs_t, state, starts)
-            log_probs = log_softmax_no_grad(logits)
-            actions = torch.multinomial(log_probs.exp(), 1, generator=self.generator).squeeze(-1)
-            chosen = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-        return actions.numpy(), chosen.numpy().astype(np.float32), state
+        obs_t = torch.as_tensor(np.asarray(obs))
+        obs_t = self._canonical(obs_t if self.cfg.network == "tabular" else obs_t.float(), self.seat)
+        return act_with_policy(self.policy, obs_t, state, episode_starts, self.generator)
 
     # -- the opponent
     def set_opponent(self, opponent: Any) -> None:
