@@ -35,6 +35,7 @@ import torch
 
 import coin_game_env
 from lola_agents.ppo import PPOConfig, SpacesVecEnv, build_sb3_ppo, make_ippo, train
+from lola_agents.seeding import Stream, numpy_generator
 
 RESULTS_FILE = Path(__file__).parent / "results" / "ippo" / "ppo_overhead.json"
 TARGET_RATIO = 0.5
@@ -49,7 +50,7 @@ class SingleAgentCoinVecEnv(SpacesVecEnv):
 
     def __init__(self, num_envs: int, seed: int = 0, **env_options: Any) -> None:
         self.vec = coin_game_env.make_vec("coin_game_v0", num_envs, seed=seed, **env_options)
-        self._opponent_rng = np.random.default_rng(seed + 1)
+        self._opponent_rng = numpy_generator(seed, Stream.SEAT_1)
         self._actions = np.zeros((num_envs, 2), dtype=np.int64)
         super().__init__(num_envs, self.vec.observation_space, self.vec.action_space)
 

@@ -164,6 +164,33 @@ def check_seed(seed: object) -> int | None:
     return int(seed)
 
 
+def derive_seed(seed: int, *path: int) -> int:
+    """The integer seed of the random stream named ``path`` under ``seed``.
+
+    The package's one seeding rule: the empty path is ``seed`` itself; any other
+    path gives the first 32-bit word of ``numpy.random.SeedSequence(seed,
+    spawn_key=path)``, i.e. of the child that ``SeedSequence(seed).spawn`` reaches
+    by the indices in ``path``. Streams with different paths are independent.
+
+    Args:
+        seed: the user's seed, an integer in ``[0, 2**64 - 1]``.
+        path: non-negative integers naming the stream (``lola_agents.seeding.Stream``).
+
+    Returns:
+        an integer in ``[0, 2**32 - 1]`` (or ``seed`` itself for the empty path).
+    """
+    checked = check_seed(seed)
+    if checked is None:
+        raise ValueError("derive_seed: seed must be an integer in [0, 2**64 - 1], got None")
+    for key in path:
+        if isinstance(key, bool) or not isinstance(key, int | np.integer) or key < 0:
+            raise ValueError(f"derive_seed: path entries must be integers >= 0, got {path!r}")
+    if not path:
+        return checked
+    sequence = np.random.SeedSequence(checked, spawn_key=tuple(int(k) for k in path))
+    return int(sequence.generate_state(1, np.uint32)[0])
+
+
 def physical_memory_bytes() -> int | None:
     """The machine's physical memory in bytes, or None where the OS does not say."""
     try:

@@ -33,7 +33,7 @@ def play(name_0: str, name_1: str, episodes: int, seed: int) -> tuple[float, flo
     strategy = {"player_0": STRATEGIES[name_0], "player_1": STRATEGIES[name_1]}
     totals, steps = np.zeros(2), 0
     for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
+        obs, _ = env.reset(seed=seed if episode == 0 else None)  # seed once, as gymnasium does
         while env.agents:
             actions = {agent: strategy[agent](int(obs[agent]), rng) for agent in env.agents}
             obs, rewards, *_ = env.step(actions)

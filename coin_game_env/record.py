@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from coin_game_env.core import derive_seed
+
 Policy = Callable[[np.ndarray], int]
 
 
@@ -83,7 +85,7 @@ def record_episode(
     env = make("coin_game_v0", render_mode="rgb_array", **options)
     num_actions = int(env.action_space("player_0").n)
     acting = [
-        policy if policy is not None else random_policy(num_actions, None if seed is None else seed + 1 + i)
+        policy if policy is not None else random_policy(num_actions, None if seed is None else derive_seed(seed, i))
         for i, policy in enumerate(policies)
     ]
     window = None
@@ -134,8 +136,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     num_actions = 5 if args.stay_action else 4
     policies = [
-        load_policy(args.policy_0, num_actions, args.seed + 1),
-        load_policy(args.policy_1, num_actions, args.seed + 2),
+        load_policy(path, num_actions, derive_seed(args.seed, seat))
+        for seat, path in enumerate((args.policy_0, args.policy_1))
     ]
     frames = record_episode(
         args.out,

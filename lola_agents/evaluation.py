@@ -30,6 +30,7 @@ from lola_agents.metrics import (
     retaliation,
 )
 from lola_agents.rollout import Agent, Batch, Rollout
+from lola_agents.seeding import derive_seed
 
 MATRIX_STATE_NAMES = STATE_NAMES  # observation order: CC, CD, DC, DD, start
 reward_per_step = batch_reward_per_step  # old name of the sampled mean reward per step
@@ -116,7 +117,7 @@ def evaluate(
     for offset, agent in enumerate((agent_a, agent_b)):
         reseed = getattr(agent, "reseed", None)
         if callable(reseed):
-            reseed(seed * 2 + offset + 1)
+            reseed(derive_seed(seed, offset))
     rollout = Rollout(vec_env, [agent_a, agent_b])
     rollout.reset(seed=seed)
     episode_length = int(getattr(vec_env.core, "max_cycles", 0))

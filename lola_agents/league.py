@@ -65,15 +65,6 @@ CELL_METRICS = (
     "takes_other_coin_after_theft",
     "takes_other_coin_otherwise",
 )
-GAME_STREAM = 0  # the path entry naming a league game's stream under the league's seed
-
-
-def league_seed(seed: int, *path: int) -> int:
-    """The seed of a league stream (the package's rule: the first 32-bit word of
-    ``numpy.random.SeedSequence(seed, spawn_key=path)``; the seed itself for no path)."""
-    if not path:
-        return int(seed)
-    return int(np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in path)).generate_state(1)[0])
 
 
 @dataclass(frozen=True)
@@ -171,8 +162,9 @@ def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: in
         episodes_per_game: episodes of each game (one game = one instance pair in one
             seat arrangement); a cell pools ``2 * n_A * n_B`` games (``2 * n * (n - 1)``
             on the diagonal).
-        seed: the league's seed; game ``g`` (in play order) has env and fixed-strategy
-            seed :func:`league_seed` ``(seed, GAME_STREAM, g)``.
+        seed: the league's seed; game ``g`` (in play order) is an evaluation game of
+            :func:`lola_agents.evaluation.evaluate` with seed
+            ``derive_seed(seed, Stream.EVALUATION, g)`` (:mod:`lola_agents.seeding`).
         env_options: coin_game_v0 options, e.g. ``max_cycles=50``.
 
     Returns:
@@ -183,6 +175,7 @@ def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: in
         :data:`CELL_METRICS`; a diagonal cell of a one-instance entry has no game (None).
     """
     from lola_agents.evaluation import evaluate
+    from lola_agents.seeding import Stream, derive_seed
 
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
@@ -204,7 +197,7 @@ def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: in
         for i, j in itertools.product(range(row.instances), range(column.instances)):
             if a == b and i == j:
                 continue  # cross-seed only on the diagonal
-            game_seed = league_seed(seed, GAME_STREAM, len(games))
+            game_seed = derive_seed(seed, Stream.EVALUATION, len(games))
             result = evaluate("coin_game_v0", agent(a, i, 0), agent(b, j, 1), episodes=episodes_per_game,
                               seed=game_seed, **env_options)
             games.append({"row": row.name, "column": column.name, "instances": [i, j], "seed": game_seed,

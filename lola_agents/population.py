@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from lola_agents.rollout import Batch
+from lola_agents.seeding import Stream, derive_seed, torch_generator
 from lola_agents.trainer import in_memory_state, restore_in_memory_state
 
 
@@ -159,7 +160,7 @@ class PastSelves:
         self.player = LOLAAgent(learner.cfg, seed=seed)  # same network, own generator
         self.pool: list[dict[str, torch.Tensor]] = [self._snapshot(learner)]
         self.player.set_policy_weights(self.pool[0])
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch_generator(seed, Stream.SNAPSHOT_DRAW)
         self.updates_seen = 0
         self.current = 0
 
@@ -212,7 +213,7 @@ def with_greedy_stand_ins(learners: list[Any], num_envs: int, fraction: float, s
     """
     from lola_agents.fixed import GreedyCoinAgent
 
-    return with_stand_ins(learners, num_envs, fraction, [GreedyCoinAgent(seed=seed), GreedyCoinAgent(seed=seed + 1)],
+    return with_stand_ins(learners, num_envs, fraction, [GreedyCoinAgent(seed=derive_seed(seed, k)) for k in (0, 1)],
                           mark_fixed_opponents)
 
 
@@ -220,7 +221,7 @@ def with_past_self_stand_ins(learners: list[Any], num_envs: int, fraction: float
                              size: int = 20, seed: int = 0) -> list[WithStandIn]:
     """Both seats wrapped with :class:`PastSelves` of their own learner: in a share
     ``fraction`` of the games each learner meets a past version of its co-learner."""
-    stand_ins = [PastSelves(learner, every, size, seed=seed + i) for i, learner in enumerate(learners)]
+    stand_ins = [PastSelves(learner, every, size, seed=derive_seed(seed, i)) for i, learner in enumerate(learners)]
     return with_stand_ins(learners, num_envs, fraction, stand_ins)
 
 

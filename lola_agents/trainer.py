@@ -9,7 +9,8 @@
 What it guarantees:
 
 * seeding: ``seed`` seeds the env generator and torch's global generator;
-  agents seed themselves from their own configs. Same seeds, machine and torch
+  agents seed themselves from their own configs (the rule for both is
+  :mod:`lola_agents.seeding`). Same seeds, machine and torch
   thread count (``threads``, recorded in the settings) -> bit-identical runs:
   torch's deterministic algorithms are switched on for the run (and restored
   after), because with several threads the CPU backward of ``table[obs]``

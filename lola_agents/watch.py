@@ -22,6 +22,7 @@ import sys
 from coin_game_env.record import record_episode
 from lola_agents.agents import as_policy, load_agent
 from lola_agents.evaluation import evaluate
+from lola_agents.seeding import agent_seed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.episodes < 0:
         parser.error(f"--episodes must be >= 0, got {args.episodes}")
     try:
-        agents = [load_agent(args.agent_0, seed=args.seed), load_agent(args.agent_1, seed=args.seed + 1)]
+        agents = [load_agent(path, seed=agent_seed(args.seed, seat)) for seat, path in enumerate((args.agent_0, args.agent_1))]
     except (ValueError, FileNotFoundError) as err:
         print(f"lola-watch: {err}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from lola_agents.bench.core import Suite, Task, register_suite, report_progress
+from lola_agents.seeding import Stream, agent_seed, derive_seed
 
 # Coin-game learner kinds of a ``coin_pair`` experiment: overrides of the preset's learner.
 COIN_LEARNER_KINDS: dict[str, dict[str, Any]] = {
@@ -267,7 +268,8 @@ def train_coin_pair(
     ``s``: ``preset``, ``updates``, ``num_envs``, optional ``overrides`` of the learner
     config and ``population`` (``greedy_fraction``, ``no_shaping_vs_greedy``,
     ``past_self_fraction``, ``past_self_every``, ``past_self_size``). Agent seeds are
-    ``2 * seed + seat``; stand-ins draw from ``1000 + seed``.
+    ``agent_seed(seed, seat)``; stand-ins draw from
+    ``derive_seed(seed, Stream.STAND_IN)`` (:mod:`lola_agents.seeding`).
     Returns (agents, their curves, the env options, training seconds).
     """
     import torch
@@ -282,7 +284,7 @@ def train_coin_pair(
     env_options = setting.env_kwargs()
     num_envs, updates = int(s["num_envs"]), int(s["updates"])
     agents = [
-        make_coin_pair_agent(k, s["preset"], 2 * seed + i, overrides, num_envs)
+        make_coin_pair_agent(k, s["preset"], agent_seed(seed, i), overrides, num_envs)
         for i, k in enumerate(kinds)
     ]
     population = s.get("population", {})
@@ -295,14 +297,14 @@ def train_coin_pair(
             population["past_self_fraction"],
             population.get("past_self_every", 10),
             population.get("past_self_size", 20),
-            seed=1000 + seed,
+            seed=derive_seed(seed, Stream.STAND_IN),
         )
     elif population.get("greedy_fraction"):
         players = with_greedy_stand_ins(
             agents,
             num_envs,
             population["greedy_fraction"],
-            seed=1000 + seed,
+            seed=derive_seed(seed, Stream.STAND_IN),
             mark_fixed_opponents=bool(population.get("no_shaping_vs_greedy", False)),
         )
     else:
@@ -380,7 +382,6 @@ register_suite(
 
 
 # --------------------------------------------------------------------------- coin cross-play
-CROSS_PLAY_EVAL_SEED = 777  # + seed, as recorded
 
 
 def _coin_cross_play_run(task: Task) -> dict[str, Any]:
@@ -399,7 +400,7 @@ def _coin_cross_play_run(task: Task) -> dict[str, Any]:
     metrics: dict[str, float] = {}
     for a_seat, (x, y) in ((0, (a[0], b[1])), (1, (b[0], a[1]))):
         r = evaluate(
-            "coin_game_v0", x, y, episodes=episodes, seed=CROSS_PLAY_EVAL_SEED + seed, **env_options
+            "coin_game_v0", x, y, episodes=episodes, seed=derive_seed(seed, Stream.EVALUATION), **env_options
         )
         b_seat = 1 - a_seat
         metrics[f"a_reward_as_player_{a_seat}"] = r["reward_per_step"][a_seat]
@@ -427,7 +428,8 @@ register_suite(
             "b_own_coin_vs_a_as_player_0",
         ),
         notes=(
-            "a = the first learner of the pairing, b = the second; evaluation seed 777 + seed, "
+            "a = the first learner of the pairing, b = the second; evaluation seed derive_seed(seed, Stream.EVALUATION) "
+            "(lola_agents.seeding), "
             "1000 episodes unless the config says.",
         ),
     )
@@ -559,7 +561,7 @@ def _ppo_baselines_run(task: Task) -> dict[str, Any]:
         agents[0],
         agents[1],
         int(s.get("eval_episodes", 64)),
-        seed=10_000 + seed,
+        seed=derive_seed(seed, Stream.EVALUATION),
         **env_options,
     )
     metrics: dict[str, Any] = {
@@ -598,7 +600,8 @@ register_suite(
             "p_coop_DD_0",
         ),
         notes=(
-            "Evaluation after training: fresh episodes (64 unless the config says), seed 10000 + seed, "
+            "Evaluation after training: fresh episodes (64 unless the config says), seed derive_seed(seed, Stream.EVALUATION) "
+            "(lola_agents.seeding), "
             "sampled actions. PPO settings: SB3 defaults except the config's ppo_config.",
         ),
     )

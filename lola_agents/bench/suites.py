@@ -22,6 +22,7 @@ import numpy as np
 from coin_game_env.matrix_game import STATE_NAMES
 from lola_agents.bench.core import Suite, Task, TrainingClock, register_suite
 from lola_agents.metrics import memory1_profile
+from lola_agents.seeding import Stream, agent_seed, derive_seed
 
 STATES = STATE_NAMES  # memory-1 policy order = observation index: CC, CD, DC, DD, start
 
@@ -351,12 +352,14 @@ def _run_sampled(task: Task) -> dict[str, Any]:
     else:
         from lola_agents.trainer import train
 
-        # Agent seeds: 2 * seed + seat, shifted by the config's agent_seed_offset
-        # (the recorded sampled study used 1000, apart from the env's seed stream).
-        offset = int(settings.get("agent_seed_offset", 0))
+        if "agent_seed_offset" in settings:
+            raise ValueError(
+                "sampled suite: the setting agent_seed_offset was removed; agent seeds derive "
+                "from the run seed by lola_agents.seeding (agent_seed(seed, seat))"
+            )
         options = dict(settings.get("learner_options", {}))
         agents = [
-            make_sampled_learner(name, task.env_id, 2 * seed + offset + seat, options)
+            make_sampled_learner(name, task.env_id, agent_seed(seed, seat), options)
             for seat in (0, 1)
         ]
         result = train(
@@ -373,7 +376,7 @@ def _run_sampled(task: Task) -> dict[str, Any]:
     episodes = int(settings.get("eval_episodes", 0))
     if episodes:
         evaluation = evaluate(
-            task.env_id, agents[0], agents[1], episodes=episodes, seed=10_000 + seed
+            task.env_id, agents[0], agents[1], episodes=episodes, seed=derive_seed(seed, Stream.EVALUATION)
         )
     tail = 5  # the recorded studies' "sampled" column: mean of the last 5 training batches
     profiles = [memory1_profile(agent) for agent in agents]
@@ -561,7 +564,7 @@ def _train_coin_pair(
         updates = settings["updates"]
         preset_name, method = COIN_LEARNERS[name]
         config = preset(preset_name, method=method).agent
-        agents = [CoinLOLAAgent(config, seed=2 * seed + seat) for seat in (0, 1)]
+        agents = [CoinLOLAAgent(config, seed=agent_seed(seed, seat)) for seat in (0, 1)]
         curves = CoinCurves(updates)
         train(
             "coin_game_v0",
@@ -612,7 +615,7 @@ def _coin_self_play_metrics(agents: list[Any], seed: int, settings: dict[str, An
         agents[0],
         agents[1],
         episodes=settings["eval_episodes"],
-        seed=10_000 + seed,
+        seed=derive_seed(seed, Stream.EVALUATION),
         **settings["env_options"],
     )
     return {
@@ -681,8 +684,8 @@ def _run_shipped_coin(task: Task) -> dict[str, Any]:
     metrics = _coin_self_play_metrics(agents, task.seeds[0], settings)
     for seat in (0, 1):
         pair = [agents[0], AlwaysDefectCoinAgent()] if seat == 0 else [AlwaysDefectCoinAgent(), agents[1]]
-        result = evaluate("coin_game_v0", *pair, episodes=settings["eval_episodes"], seed=10_000 + seat,
-                          **settings["env_options"])
+        result = evaluate("coin_game_v0", *pair, episodes=settings["eval_episodes"],
+                          seed=derive_seed(task.seeds[0], Stream.EVALUATION, 1 + seat), **settings["env_options"])
         metrics[f"vs_always_defect_{seat}"] = [result["reward_per_step"][seat]]
         metrics[f"takes_other_coin_after_theft_{seat}"] = [result[f"player_{seat}"].get("takes_other_coin_after_theft")]
     return {"metrics": metrics}

@@ -34,7 +34,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 import coin_game_env
@@ -57,6 +56,7 @@ from lola_agents.policies.tabular import (
     memory1_log_prob,
 )
 from lola_agents.rollout import Batch, StatefulAgent, collect
+from lola_agents.seeding import Stream, numpy_generator
 
 OPTIMIZERS = ("adam", "sgd")
 BASELINES = ("critic", "batch_mean", "none")
@@ -170,8 +170,8 @@ class LOLADiCEAgent(TabularActor, StatefulAgent):
         self.critic_optimizer = torch.optim.SGD(critic_params, lr=self.cfg.critic_lr)
         self.opponent_model = TabularPolicy(logits=torch.zeros(5))
         self.model = OpponentModel(self.opponent_model, self.cfg.schedule())
-        self.rng = np.random.default_rng([self.cfg.seed, 1])  # acting in the real game
-        self.sim_rng = np.random.default_rng([self.cfg.seed, 2])  # simulated look-ahead episodes
+        self.rng = numpy_generator(self.cfg.seed, Stream.ACTING)  # acting in the real game
+        self.sim_rng = numpy_generator(self.cfg.seed, Stream.SIMULATION)  # simulated look-ahead episodes
         self.sim_env: Any = None
         self.sim_env_rng: str | None = None  # restored into the sim env when it is built
         self._acting_logits = self.policy.logits.detach().clone()

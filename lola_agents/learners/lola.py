@@ -69,6 +69,7 @@ from lola_agents.metrics import joint_own_coin_rate
 from lola_agents.policies.coin import NETWORKS, canonical_obs, game_slices
 from lola_agents.policies.tabular import MemoryOneNet, matrix_states
 from lola_agents.rollout import Batch, StatefulAgent
+from lola_agents.seeding import Stream, torch_generator
 
 METHODS = ("naive", "lola_pg", "lola_dice", "advantage_alignment")
 NETWORK_NAMES = ("tabular", *NETWORKS)
@@ -361,7 +362,7 @@ class LOLAAgent(StatefulAgent):
             if self.opponent_model is not None
             else None
         )
-        self.generator = torch.Generator().manual_seed(self.cfg.seed * 1000 + 1)
+        self.generator = torch_generator(self.cfg.seed, Stream.ACTING)
         self.seat = 0
         self.opponent: Any = None
         # The module through which a tabular learner evaluates a fixed memory-1 opponent.

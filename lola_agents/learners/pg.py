@@ -56,6 +56,7 @@ from lola_agents.policies.tabular import (
     memory1_log_prob,
 )
 from lola_agents.rollout import BaseAgent, Batch, StatefulAgent
+from lola_agents.seeding import Stream, numpy_generator
 
 
 class NonFiniteUpdateError(FloatingPointError):
@@ -337,8 +338,7 @@ class NaivePGAgent(TabularActor, StatefulAgent):
         self.critic = TabularCritic()
         self.policy_optimizer = torch.optim.SGD(self.policy.parameters(), lr=self.cfg.lr)
         self.critic_optimizer = torch.optim.SGD(self.critic.parameters(), lr=self.cfg.critic_lr)
-        # Separate stream for sampling actions (spawned, so it differs from the init draw).
-        self.rng = np.random.default_rng([self.cfg.seed, 1])
+        self.rng = numpy_generator(self.cfg.seed, Stream.ACTING)
         self._acting_logits = self.policy.logits.detach().clone()
         self.updates = 0
 

@@ -54,6 +54,7 @@ from torch import nn
 import coin_game_env
 from lola_agents.metrics import batch_reward_per_step
 from lola_agents.rollout import Agent, BaseAgent, Batch
+from lola_agents.seeding import Stream, derive_seed, numpy_generator, torch_generator
 
 POLICY_FILE = "policy.pt"
 
@@ -284,10 +285,8 @@ class PPOAgent(BaseAgent):
         return cls(core.observation_space, core.action_space, num_envs, config, log_dir, verbose)
 
     def _setup_randomness(self, seed: int) -> None:
-        # Independent streams for sampling and minibatch order, derived from the seed.
-        sampling_seed, shuffle_seed = np.random.SeedSequence(seed).generate_state(2)
-        self._sampling = torch.Generator().manual_seed(int(sampling_seed))
-        self._shuffle_rng = np.random.default_rng(int(shuffle_seed))
+        self._sampling = torch_generator(seed, Stream.ACTING)
+        self._shuffle_rng = numpy_generator(seed, Stream.MINIBATCH)
 
     def set_log_dir(self, log_dir: str | Path | None, verbose: int = 0) -> None:
         """Send SB3's logs to ``log_dir`` (TensorBoard + CSV), or nowhere if None."""
@@ -475,7 +474,7 @@ class PPOAgent(BaseAgent):
 
 def agent_seeds(seed: int, count: int = 2) -> list[int]:
     """Distinct, well-separated seeds for the agents of run ``seed`` (no overlap between runs)."""
-    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(count)]
+    return [derive_seed(seed, seat) for seat in range(count)]
 
 
 def make_ippo(
