@@ -154,7 +154,7 @@ def checkpoint_entry(name: str, pair_folders: Sequence[str | Path], shared: bool
 
 
 def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: int = 0,
-                **env_options: Any) -> dict[str, Any]:
+                on_game: Callable[[int, int], None] | None = None, **env_options: Any) -> dict[str, Any]:
     """Play the league (module docstring) and summarise every cell.
 
     Args:
@@ -165,6 +165,7 @@ def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: in
         seed: the league's seed; game ``g`` (in play order) is an evaluation game of
             :func:`lola_agents.evaluation.evaluate` with seed
             ``derive_seed(seed, Stream.EVALUATION, g)`` (:mod:`lola_agents.seeding`).
+        on_game: called as ``on_game(games_done, games_total)`` after each game (progress).
         env_options: coin_game_v0 options, e.g. ``max_cycles=50``.
 
     Returns:
@@ -193,6 +194,7 @@ def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: in
         return cache[key]
 
     games: list[dict[str, Any]] = []
+    total = sum(r.instances * c.instances - (r is c) * r.instances for r in entries for c in entries)
     for (a, row), (b, column) in itertools.product(enumerate(entries), repeat=2):
         for i, j in itertools.product(range(row.instances), range(column.instances)):
             if a == b and i == j:
@@ -202,6 +204,8 @@ def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: in
                               seed=game_seed, **env_options)
             games.append({"row": row.name, "column": column.name, "instances": [i, j], "seed": game_seed,
                           **{f"seat_{s}": _seat_record(result, s) for s in (0, 1)}})
+            if on_game is not None:
+                on_game(len(games), total)
     return {
         "names": names,
         "kinds": {e.name: e.kind for e in entries},

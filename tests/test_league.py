@@ -111,7 +111,9 @@ def test_league_outputs(league, tmp_path) -> None:
 def test_one_instance_has_no_cross_seed_diagonal() -> None:
     entry = LeagueEntry("own", lambda instance, seat: OwnCoinAgent(seed=instance), instances=1, kind="fixed")
     other = LeagueEntry("own2", lambda instance, seat: OwnCoinAgent(seed=instance), instances=1, kind="fixed")
-    league = play_league([entry, other], episodes_per_game=4, seed=0, **ENV)
+    calls = []
+    league = play_league([entry, other], episodes_per_game=4, seed=0, on_game=lambda *a: calls.append(a), **ENV)
+    assert calls == [(1, 2), (2, 2)]  # progress: (own, own2) and (own2, own); no diagonal game
     assert league["cells"]["own"]["own"]["reward_per_step"] is None and league["cells"]["own"]["own"]["games"] == 0
     assert league["cells"]["own"]["own2"]["games"] == 2
     assert math.isclose(league["cells"]["own"]["own2"]["own_coin_rate"]["mean"], 1.0)

@@ -285,11 +285,27 @@ def mean_curve(runs: list[list[float]]) -> np.ndarray:
     return np.nanmean(np.array([r[:length] for r in runs], dtype=float), axis=0)
 
 
+def _league_fixed_lines(groups: list[dict[str, Any]], curve: str) -> list[tuple[str, float]]:
+    """``(label, value)`` of each fixed strategy of a league against itself, for the metric of
+    ``curve`` (own-coin rate; reward per step of either seat = its side of the cell)."""
+    metric = {"own_coin_rate": "own_coin_rate"}.get(curve, "reward_per_step" if curve.startswith("reward") else None)
+    lines = []
+    for g in groups:
+        league = g.get("league")
+        if not league or metric is None:
+            continue
+        for name, kind in league["kinds"].items():
+            stats = league["cells"][name][name].get(metric)
+            if kind == "fixed" and stats and stats["mean"] is not None:
+                lines.append((f"{name} vs {name} (league)", stats["mean"]))
+    return lines
+
+
 def _common_axis_figures(groups: list[dict[str, Any]], save: Any, plt: Any) -> None:
     """One figure per game and curve: every learner of every suite against environment steps
     (left) and wall-clock seconds (right), mean over seeds. Pairings without a training curve
-    in the same suites (fixed strategies, shipped agents, SB3's shared PPO) appear as dashed
-    lines at their final evaluation value of the same metric."""
+    in the same suites, shipped agents and the league's fixed strategies against themselves
+    appear as dashed lines at their final evaluation value of the same metric."""
     for env_id in dict.fromkeys(g["env_id"] for g in groups):
         on_game = [g for g in groups if g["env_id"] == env_id]
         with_steps = [g for g in on_game if g["curves"].get("env_steps")]
@@ -300,13 +316,15 @@ def _common_axis_figures(groups: list[dict[str, Any]], save: Any, plt: Any) -> N
             if not learners:
                 continue
             suites = {g["suite"] for g in learners}
+            # (label, value): pairings of these suites (or shipped agents of the game) without a
+            # curve, and the league's fixed strategies against themselves
             flat = [
-                g
+                (f"{g['group']} (final evaluation)", g["metrics"][curve]["mean"])
                 for g in on_game
-                if g["suite"] in suites
+                if (g["suite"] in suites or g["suite"].endswith("_shipped"))
                 and not g["curves"].get(curve)
                 and (g["metrics"].get(curve) or {}).get("mean") is not None
-            ]
+            ] + _league_fixed_lines(on_game, curve)
             colors = plt.get_cmap("tab20")(np.linspace(0, 1, len(learners) + len(flat)))
             fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
             for ax, (axis, label) in zip(axes, AXES, strict=True):
@@ -323,14 +341,8 @@ def _common_axis_figures(groups: list[dict[str, Any]], save: Any, plt: Any) -> N
                         marker="o" if n < 4 else None,  # a short run still shows
                         label=f"{g['group']} ({seeds} seeds)",
                     )
-                for color, g in zip(colors[len(learners) :], flat, strict=True):
-                    ax.axhline(
-                        g["metrics"][curve]["mean"],
-                        color=color,
-                        ls="--",
-                        lw=0.8,
-                        label=f"{g['group']} (final evaluation)",
-                    )
+                for color, (flat_label, value) in zip(colors[len(learners) :], flat, strict=True):
+                    ax.axhline(value, color=color, ls="--", lw=0.8, label=flat_label)
                 # Budgets that differ 20-fold or more (IPPO's 192k game steps next to AdAlign's
                 # 10M): a log axis keeps every learner's curve readable.
                 ends = [mean_curve(g["curves"][axis])[-1] for g in learners if g["curves"].get(axis)]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from coin_game_env.matrix_game import STATE_NAMES
-from lola_agents.bench.core import Suite, Task, TrainingClock, register_suite
+from lola_agents.bench.core import Suite, Task, TrainingClock, register_suite, report_progress
 from lola_agents.metrics import memory1_profile
 from lola_agents.seeding import Stream, agent_seed, derive_seed
 
@@ -659,7 +659,8 @@ def _run_coin_league(task: Task) -> dict[str, Any]:
         entries.append(checkpoint_entry(learner["name"], folders, shared=learner["shared"],
                                         egocentric=learner["egocentric"]))
     entries += fixed_entries(int(s["fixed_instances"]))
-    league = play_league(entries, int(s["episodes_per_game"]), seed=task.seeds[0], **s["env_options"])
+    league = play_league(entries, int(s["episodes_per_game"]), seed=task.seeds[0], on_game=report_progress,
+                         **s["env_options"])
     return {"metrics": {}, "extra": {"league": league}}
 
 
