@@ -161,3 +161,25 @@ def test_tiny_run_writes_csv_and_tensorboard_logs_on_env_steps(tiny_run):
     assert [r["update"] for r in exact_rows] == [str(u) for u in range(21)]
     assert {r["env_steps"] for r in exact_rows} == {""}
     assert not (tiny_run / "logs" / "head_to_head").exists()  # no curves, no logs
+
+
+def test_phase_two_tasks_run_after_every_phase_one_task(tmp_path):
+    from lola_agents.bench.core import SUITES, Suite, Task, register_suite, task_phase
+
+    order: list[str] = []
+
+    def run(task: Task) -> dict:
+        order.append(task.group)
+        return {"metrics": {"score": [1.0]}}
+
+    register_suite(Suite("phased", "test suite", lambda scale, seeds: [
+        Task("phased", "late", "ipd_v0", ["A", "A"], [0], {"phase": 2}),  # listed first, runs last
+        *(Task("phased", "early", "ipd_v0", ["A", "A"], [s]) for s in (0, 1)),
+    ], run, headline=("score",)))
+    try:
+        assert main(["--suite", "phased", "--no-figures", "--workers", "1", "--out", str(tmp_path / "run")]) == 0
+        assert order == ["early", "early", "late"]
+    finally:
+        SUITES.pop("phased")
+    with pytest.raises(ValueError, match="phase must be 1 or 2"):
+        task_phase({"group": "x", "settings": {"phase": 3}})
