@@ -19,6 +19,7 @@
                         "n_missing": int, "successes": int, "mean": percent|null,
                         "std": null, "ci95": [low %, high %]|null}},
          "reference": {name: float},           # the paper's figure where one exists
+         "intervals": bool,                     # the report shows mean [95% interval] (else mean ± std)
          "league": {...}}                       # league groups only: lola_agents.league.play_league
       ]
     }
@@ -88,6 +89,7 @@ def merge_groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     for name in curve_names
                 },
                 "reference": suite.reference.get(group, {}),
+                "intervals": suite.intervals,  # cells as mean [95% interval] (else mean ± std)
                 **({"league": parts[0]["extra"]["league"]} if "league" in parts[0].get("extra", {}) else {}),
             }
         )
@@ -152,7 +154,8 @@ def markdown_report(summary: dict[str, Any]) -> str:
                 continue  # drawn below the table
             cells = []
             for metric in headline:
-                cell = format_value(g["metrics"][metric], interval=suite.intervals) if metric in g["metrics"] else ""
+                # summaries written before "intervals" existed show mean ± std, as recorded
+                cell = format_value(g["metrics"][metric], interval=g.get("intervals", False)) if metric in g["metrics"] else ""
                 if metric in g["reference"]:
                     cell += f" [paper: {g['reference'][metric]}]"
                 cells.append(cell)
