@@ -709,7 +709,8 @@ register_suite(
             "Budgets (quick): AdAlign (preset 'adalign': 1024 games x 50 steps per update, MLP) 200 updates, "
             "where its recorded runs have converged (own-coin >= 0.99); NL-PG (preset 'fast', naive) 100 "
             "updates, after which its recorded runs stay flat at 0.50-0.52 up to 250; IPPO and shared PPO: "
-            "SB3 defaults except n_steps 50 and batch 400, 32 games, 192k game steps.",
+            "SB3 defaults except n_steps 50 and batch 400, 32 games, 192k game steps (their own-coin "
+            "curves still move at 192k, between 0.48 and 0.64 by seed, so their budget is not cut).",
             "LOLA-DiCE and LOLA-DiCE-PS need about 250 updates (0.5-2 s of CPU each) to mean anything: they "
             "train at --scale paper only; the 'coin_shipped' rows show agents trained that long.",
             "Published figures are for other settings and are not printed beside these rows: the LOLA "
