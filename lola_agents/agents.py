@@ -76,6 +76,8 @@ _ENTRIES = [
                "uniformly random coin-game moves"),
     AgentEntry("greedy", "fixed", _for(COIN_GAMES, "lola_agents.fixed:GreedyCoinAgent"),
                "shortest move to the nearest coin, whatever its colour"),
+    AgentEntry("always-defect", "fixed", _for(COIN_GAMES, "lola_agents.fixed:AlwaysDefectCoinAgent"),
+               "always-defect of the coin-game league: shortest wrapped path to the coin, random ties"),
     AgentEntry("own-coin", "fixed", _for(COIN_GAMES, "lola_agents.fixed:OwnCoinAgent"),
                "shortest move to its own coin, never onto the other's"),
     AgentEntry("tft-coin", "fixed", _for(COIN_GAMES, "lola_agents.fixed:TitForTatCoinAgent"),
@@ -107,6 +109,8 @@ AGENTS: dict[str, AgentEntry] = {entry.name: entry for entry in _ENTRIES}
 ALIASES: dict[str, str] = {
     "random": "random-coin",  # lola-watch and benchmarks/coin_lola.py: the coin game's random mover
     "random_coin": "random-coin",
+    "ad": "always-defect",
+    "always_defect": "always-defect",
     "own": "own-coin",
     "own_coin": "own-coin",
     "tft_coin": "tft-coin",

@@ -54,6 +54,7 @@ AGENT_CLASSES: dict[str, str] = {
     "RandomMatrixAgent": "lola_agents.fixed:RandomMatrixAgent",
     "RandomCoinAgent": "lola_agents.fixed:RandomCoinAgent",
     "GreedyCoinAgent": "lola_agents.fixed:GreedyCoinAgent",
+    "AlwaysDefectCoinAgent": "lola_agents.fixed:AlwaysDefectCoinAgent",
     "OwnCoinAgent": "lola_agents.fixed:OwnCoinAgent",
     "TitForTatCoinAgent": "lola_agents.fixed:TitForTatCoinAgent",
     "FixedTabularAgent": "lola_agents.learners.pg:FixedTabularAgent",

@@ -73,6 +73,8 @@ def batch_metrics(batches: list[Batch], matrix_game: bool | None = None, egocent
                 rates = retaliation(batch, batches[1 - index], egocentric=egocentric)
                 seat["takes_other_coin_after_theft"] = _json_float(rates["after_theft"])
                 seat["takes_other_coin_otherwise"] = _json_float(rates["otherwise"])
+                seat["steps_after_theft"] = rates["steps_after_theft"]
+                seat["steps_otherwise"] = rates["steps_otherwise"]
         out[f"player_{batch.agent_index}"] = seat
     out["reward_per_step"] = [batch_reward_per_step(b) for b in batches]
     if coin_game:
@@ -105,7 +107,8 @@ def evaluate(
         ``own_coin_rate`` and ``pickups_per_step`` over both seats. Per seat:
         ``reward_per_step``; matrix games ``p_action0`` and ``visits`` per state;
         coin game ``own_coin_rate``, ``pickups_per_step`` and (planes obs)
-        ``takes_other_coin_after_theft`` / ``takes_other_coin_otherwise`` (:func:`retaliation`).
+        ``takes_other_coin_after_theft`` / ``takes_other_coin_otherwise`` (:func:`retaliation`)
+        with the steps each rate is over (``steps_after_theft`` / ``steps_otherwise``).
         Rewards are per step (undiscounted means over all steps and games).
     """
     if episodes < 1:

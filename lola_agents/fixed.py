@@ -19,6 +19,8 @@ right, left, down, up on a torus):
 =====================  ===================================================
 :class:`RandomCoinAgent`  uniform over the 4 moves
 :class:`GreedyCoinAgent`  a shortest move to the coin, whatever its colour
+:class:`AlwaysDefectCoinAgent`  always-defect of the LOQA league protocol: the
+                       same moves, under the name the league uses
 :class:`OwnCoinAgent`  a shortest move to its own coin; when the coin is the
                        other's, a random move that does not step onto it
 :class:`TitForTatCoinAgent`  own-coin, but greedy for a few steps after the
@@ -33,7 +35,7 @@ agents need their seat to read the shared planes: :class:`~lola_agents.rollout.R
 tells them through :meth:`assign_seat`.
 
 Their names (``AllC``, ``AllD``, ``TFT``, ``random-matrix``, ``random-coin``, ``greedy``,
-``own-coin``, ``tft-coin``) are registered once, in :data:`lola_agents.agents.AGENTS`.
+``always-defect``, ``own-coin``, ``tft-coin``) are registered once, in :data:`lola_agents.agents.AGENTS`.
 """
 
 from __future__ import annotations
@@ -279,6 +281,33 @@ class GreedyCoinAgent(CoinGameAgent):
         _, dist_mine, dist_other, _ = self._positions(obs)
         actions, log_probs = self._sample(_greedy_moves(dist_mine, dist_other))
         return actions, log_probs, state
+
+
+class AlwaysDefectCoinAgent(GreedyCoinAgent):
+    """Always-defect (AD) of the coin-game league protocol (LOQA, Aghajohari et al. 2024):
+    every step, a move along a shortest wrapped (torus) path to the coin, whatever its
+    colour; when several moves are equally short, one of them uniformly at random.
+
+    On a 3x3 torus each axis is at most one move from the coin, so a tie is only ever
+    "one row move or one column move" (probability 1/2 each); on an even grid a coin half
+    way round an axis adds both directions along it to the tie.
+
+    How it differs from :class:`GreedyCoinAgent`: it does not. In every setting of
+    ``coin_game_v0`` the two allow the same moves with the same probabilities:
+
+    * one coin (the default and the protocol's game): the shortest moves to it, ties
+      uniform, in both;
+    * ``num_coins=2`` (not part of the protocol): both head for the nearer coin and,
+      when the two coins are equally near, draw uniformly among the moves that are
+      shortest to either;
+    * ``stay_action=True``: neither ever stays (the coin never lies under an agent:
+      it respawns off both agents at once after a pickup).
+
+    It is a class of its own so that evaluations name the protocol they follow (the
+    league's fixed opponents are always-defect, always-own-coin, random and coin
+    tit-for-tat) and so that its tests pin the protocol: a change to the greedy
+    agent's rule would show up there.
+    """
 
 
 class OwnCoinAgent(CoinGameAgent):

@@ -11,7 +11,7 @@ from lola_agents.bench.cli import main
 from lola_agents.bench.core import Task, get_suite, run_task
 from lola_agents.bench.stats import describe
 
-TINY = ["--scale", "tiny", "--workers", "1"]  # the default suites: exact, sampled_ipd, coin, head_to_head
+TINY = ["--scale", "tiny", "--workers", "1"]  # the default suites: exact, sampled_ipd, coin, coin_shipped, head_to_head
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +27,11 @@ def test_tiny_run_writes_summary_report_runs_and_figures(tiny_run):
     assert {"package_version", "machine", "wall_time_s", "command", "groups"} <= summary.keys()
     groups = {g["group"]: g for g in summary["groups"] if g["suite"] != "sampled_ipd"}
     sampled = [g for g in summary["groups"] if g["suite"] == "sampled_ipd"]
-    # exact: 2 games x 4 pairs; sampled: 3 learners; coin: 7 pairings (+ shipped agents); head to head: 5 x 5
+    # exact: 2 games x 4 pairs; sampled: 3 learners; coin: 4 learners + the league; shipped agents;
+    # head to head: 5 x 5
     shipped = sum(g.startswith("shipped") for g in groups)
-    assert len(groups) == 8 + 7 + shipped + 25 and len(sampled) == 3
-    assert summary["suites"] == ["exact", "sampled_ipd", "coin", "head_to_head"]
+    assert len(groups) == 8 + 5 + shipped + 25 and len(sampled) == 3
+    assert summary["suites"] == ["exact", "sampled_ipd", "coin", "coin_shipped", "head_to_head"]
     allc_alld = groups["AllC vs AllD"]["metrics"]
     # Deterministic strategies: the exact payoffs of CD, every seed.
     assert allc_alld["reward_per_step_0"]["per_seed"] == [-3.0, -3.0]
@@ -44,14 +45,22 @@ def test_tiny_run_writes_summary_report_runs_and_figures(tiny_run):
     for figure in summary["figures"]:
         assert (tiny_run / figure).stat().st_size > 1000
     runs = len(list((tiny_run / "runs").rglob("*.json")))
-    assert runs == 8 + 3 * 2 + 7 + shipped + 25  # sampled runs one task per seed
-    coin = groups["LOLA-DiCE vs LOLA-DiCE"]["metrics"]["own_coin_rate"]["per_seed"][0]
-    assert 0.0 <= coin <= 1.0
+    assert runs == 8 + 3 * 2 + (4 * 2 + 1) + shipped + 25  # sampled and coin run one task per seed
+    coin = groups["AdAlign vs AdAlign"]["metrics"]["own_coin_rate"]["per_seed"]
+    assert len(coin) == 2 and all(0.0 <= c <= 1.0 for c in coin)
     # Trained agents are saved and load back.
     from lola_agents.agents import load_agent
 
-    saved = tiny_run / "checkpoints" / "coin" / "lola-dice-vs-lola-dice-seed0" / "player_1"
+    saved = tiny_run / "checkpoints" / "coin" / "adalign-vs-adalign-seed0" / "player_1"
     assert load_agent(str(saved)) is not None
+    # The league plays what the coin tasks saved (cross-seed, both seats) after them.
+    league = groups["league"]["league"]
+    assert league["names"] == ["AdAlign", "NL-PG", "IPPO", "shared PPO", "always-defect", "always-own-coin",
+                               "random", "coin tit-for-tat"]
+    assert len(league["games"]) == 8 * 8 * 2 * 2 - 8 * 2
+    assert "### coin: league" in report and "| always-own-coin | -0." in report
+    assert "figures/coin-league-heatmap.png" in summary["figures"]
+    assert "[paper:" not in report.split("## coin:")[1].split("## head_to_head")[0]
 
 
 def test_existing_folder_is_never_overwritten_silently(tiny_run, capsys):
@@ -152,3 +161,25 @@ def test_tiny_run_writes_csv_and_tensorboard_logs_on_env_steps(tiny_run):
     assert [r["update"] for r in exact_rows] == [str(u) for u in range(21)]
     assert {r["env_steps"] for r in exact_rows} == {""}
     assert not (tiny_run / "logs" / "head_to_head").exists()  # no curves, no logs
+
+
+def test_phase_two_tasks_run_after_every_phase_one_task(tmp_path):
+    from lola_agents.bench.core import SUITES, Suite, Task, register_suite, task_phase
+
+    order: list[str] = []
+
+    def run(task: Task) -> dict:
+        order.append(task.group)
+        return {"metrics": {"score": [1.0]}}
+
+    register_suite(Suite("phased", "test suite", lambda scale, seeds: [
+        Task("phased", "late", "ipd_v0", ["A", "A"], [0], {"phase": 2}),  # listed first, runs last
+        *(Task("phased", "early", "ipd_v0", ["A", "A"], [s]) for s in (0, 1)),
+    ], run, headline=("score",)))
+    try:
+        assert main(["--suite", "phased", "--no-figures", "--workers", "1", "--out", str(tmp_path / "run")]) == 0
+        assert order == ["early", "early", "late"]
+    finally:
+        SUITES.pop("phased")
+    with pytest.raises(ValueError, match="phase must be 1 or 2"):
+        task_phase({"group": "x", "settings": {"phase": 3}})

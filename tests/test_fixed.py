@@ -12,6 +12,7 @@ from lola_agents.fixed import (
     COIN_MOVES,
     AlwaysCooperate,
     AlwaysDefect,
+    AlwaysDefectCoinAgent,
     GreedyCoinAgent,
     Memory1Agent,
     OwnCoinAgent,
@@ -278,3 +279,98 @@ def test_retaliation_rate_tells_tit_for_tat_from_greedy() -> None:
     assert abs(greedy["takes_other_coin_after_theft"] - greedy["takes_other_coin_otherwise"]) < 0.15
     own = evaluate("coin_game_v0", OwnCoinAgent(seed=0), GreedyCoinAgent(seed=1), episodes=64, seed=0)["player_0"]
     assert own["takes_other_coin_after_theft"] == own["takes_other_coin_otherwise"] == 0.0
+
+
+# --------------------------------------------------------------------------- always-defect
+def _planes_on(grid: int, seat_cell: tuple[int, int], other_cell: tuple[int, int], coin: tuple[int, int],
+               coin_plane: int, copies: int, seat: int = 0) -> np.ndarray:
+    """``copies`` identical shared-view observations ``[copies, 4, grid, grid]``, the seated
+    agent (red for seat 0, blue for seat 1) at ``seat_cell``, a coin on plane ``coin_plane``."""
+    obs = np.zeros((copies, 4, grid, grid), dtype=np.float32)
+    obs[:, seat][(slice(None), *seat_cell)] = 1
+    obs[:, 1 - seat][(slice(None), *other_cell)] = 1
+    obs[:, coin_plane][(slice(None), *coin)] = 1
+    return obs
+
+
+def _torus_graph_distances(grid: int) -> np.ndarray:
+    """Fewest moves between any two cells ``[cells, cells]``: breadth-first search on the torus
+    graph of the four moves (independent of lola_agents.fixed.torus_distance)."""
+    from scipy.sparse import lil_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    cells = grid * grid
+    graph = lil_matrix((cells, cells))
+    for r in range(grid):
+        for c in range(grid):
+            for dr, dc in COIN_MOVES:
+                graph[r * grid + c, ((r + dr) % grid) * grid + (c + dc) % grid] = 1
+    return shortest_path(graph.tocsr(), unweighted=True)
+
+
+@pytest.mark.parametrize("seat", [0, 1])
+def test_always_defect_takes_the_shortest_wrapped_path(seat: int) -> None:
+    ad = AlwaysDefectCoinAgent(player_index=seat, seed=0)
+    starts = np.zeros(64, dtype=bool)
+    cases = [  # (me, other, coin, coin plane, the only allowed moves)
+        ((0, 0), (2, 2), (0, 1), 2, {0}),  # right, the other's coin or mine alike
+        ((0, 0), (2, 2), (0, 1), 3, {0}),
+        ((0, 0), (2, 2), (0, 2), 2, {1}),  # left across the wrap (right would take 2 moves)
+        ((0, 0), (1, 1), (2, 0), 3, {3}),  # up across the wrap
+        ((2, 1), (0, 0), (0, 1), 3, {2}),  # down across the wrap
+        ((0, 0), (1, 2), (2, 2), 2, {1, 3}),  # diagonal across both wraps: left or up
+    ]
+    for me, other, coin, plane, allowed in cases:
+        actions, log_probs, _ = ad.act(_planes_on(3, me, other, coin, plane, 64, seat), None, starts)
+        assert set(actions.tolist()) == allowed, (me, coin)
+        assert np.allclose(log_probs, -math.log(len(allowed)))
+
+
+def test_always_defect_moves_are_exactly_the_shortest_on_every_4x4_board() -> None:
+    grid = 4
+    distance = _torus_graph_distances(grid)
+    ad = AlwaysDefectCoinAgent(player_index=0, seed=1)
+    copies = 256
+    for me in range(grid * grid):
+        for coin in range(grid * grid):
+            if coin == me:
+                continue
+            other = next(c for c in range(grid * grid) if c not in (me, coin))
+            obs = _planes_on(grid, divmod(me, grid), divmod(other, grid), divmod(coin, grid), 3, copies)
+            actions = ad.act(obs, None, np.zeros(copies, dtype=bool))[0]
+            r, c = divmod(me, grid)
+            after = [((r + dr) % grid) * grid + (c + dc) % grid for dr, dc in COIN_MOVES]
+            shortest = {a for a in range(4) if distance[after[a], coin] == distance[me, coin] - 1}
+            # 256 uniform draws over at most 4 moves miss one with probability < 4 * 0.75**256
+            assert set(actions.tolist()) == shortest, (divmod(me, grid), divmod(coin, grid))
+
+
+def test_always_defect_breaks_ties_uniformly() -> None:
+    from scipy.stats import binomtest, chisquare
+
+    n = 4000
+    ad = AlwaysDefectCoinAgent(player_index=1, seed=7)
+    # 3x3, coin one row and one column away: right or down, 1/2 each.
+    obs = _planes_on(3, (1, 1), (0, 0), (2, 2), 2, n, seat=1)
+    actions = ad.act(obs, None, np.zeros(n, dtype=bool))[0]
+    assert set(actions.tolist()) == {0, 2}
+    assert binomtest(int((actions == 0).sum()), n, 0.5).pvalue > 1e-3
+    # 4x4, coin two rows and two columns away: all four moves are shortest, 1/4 each.
+    obs = _planes_on(4, (0, 0), (1, 0), (2, 2), 3, n, seat=1)
+    actions = ad.act(obs, None, np.zeros(n, dtype=bool))[0]
+    counts = np.bincount(actions, minlength=4)
+    assert counts.min() > 0 and chisquare(counts).pvalue > 1e-3
+
+
+def test_always_defect_is_greedy_in_play_and_exploits_own_coin() -> None:
+    ad = evaluate("coin_game_v0", AlwaysDefectCoinAgent(), AlwaysDefectCoinAgent(), episodes=256, seed=3,
+                  max_cycles=50)
+    assert ad["own_coin_rate"] == pytest.approx(0.5, abs=0.02)  # colours alternate, AD ignores them
+    assert ad["reward_per_step"] == pytest.approx([0.0, 0.0], abs=0.03)  # AD vs AD earns about 0
+    # AD vs always-own-coin in both seats: AD gains, own-coin loses (the league's -0.26 per step)
+    for seat in (0, 1):
+        pair = [AlwaysDefectCoinAgent(), OwnCoinAgent()] if seat == 0 else [OwnCoinAgent(), AlwaysDefectCoinAgent()]
+        result = evaluate("coin_game_v0", *pair, episodes=256, seed=4, max_cycles=50)
+        own_reward = result["reward_per_step"][1 - seat]
+        assert -0.30 < own_reward < -0.22
+        assert result["reward_per_step"][seat] > 0.3

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from lola_agents.bench.backends import BACKENDS, default_workers, run_tasks
-from lola_agents.bench.core import SCALES, SUITES, Task, get_suite, task_id
+from lola_agents.bench.core import SCALES, SUITES, Task, get_suite, task_id, task_phase
 from lola_agents.bench.progress import RunProgress
 from lola_agents.bench.report import SCHEMA_VERSION, markdown_report, merge_groups, write_figures
 from lola_agents.bench.rundir import (
@@ -50,7 +50,7 @@ from lola_agents.files import atomic_write_text, write_json_atomic
 # Kept importable from here: the bench's writes are atomic with unique temporary names.
 __all__ = ["main", "write_json_atomic"]
 
-DEFAULT_SUITES = ("exact", "sampled_ipd", "coin", "head_to_head")
+DEFAULT_SUITES = ("exact", "sampled_ipd", "coin", "coin_shipped", "head_to_head")
 
 
 def build_tasks(suites: list[str], scale: str, seeds: list[int] | None) -> list[dict[str, Any]]:
@@ -252,15 +252,17 @@ def run(
             progress.task_done(result)
 
         try:
-            run_tasks(
-                todo,
-                on_result,
-                args.backend,
-                workers,
-                args.address,
-                run_dir=str(out.resolve()),
-                on_progress=progress.task_progress,
-            )
+            # Phase-2 tasks (e.g. the coin league) play what phase-1 tasks trained.
+            for phase in sorted({task_phase(task) for task in todo}):
+                run_tasks(
+                    [task for task in todo if task_phase(task) == phase],
+                    on_result,
+                    args.backend,
+                    workers,
+                    args.address,
+                    run_dir=str(out.resolve()),
+                    on_progress=progress.task_progress,
+                )
         except OutputWriteError:
             raise
         except Exception as err:

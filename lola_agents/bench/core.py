@@ -7,7 +7,14 @@ process-pool worker or a Ray worker) and returns a JSON-ready result:
 
     {"task": {...}, "task_id": str, "metrics": {name: [value per seed]},
      "curves": {name: [[value per update] per seed]}, "extra": {...},
-     "wall_time_s": s, "started_unix": s}
+     "wall_time_s": s, "cpu_time_s": s, "started_unix": s}
+
+``cpu_time_s`` is the CPU time of the process that ran the task, over the task
+(``time.process_time``; one torch thread per task), which a shared machine's load
+does not inflate the way it inflates ``wall_time_s``.
+
+A task whose settings say ``"phase": 2`` runs after every phase-1 task of the run
+has finished (e.g. a league that plays the agents the other tasks trained).
 
 Results of tasks with the same ``suite`` and ``group`` are merged in the
 summary (one row of the report per group).
@@ -101,6 +108,7 @@ class Suite:
         headline: metric names shown in the report's tables, in order.
         reference: the paper's figures, ``{group: {metric: value}}``.
         notes: lines printed under the suite's table (settings, caveats).
+        intervals: the report's cells show the mean and its 95% interval (else mean ± std).
     """
 
     name: str
@@ -110,6 +118,7 @@ class Suite:
     headline: tuple[str, ...]
     reference: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    intervals: bool = False
 
 
 SUITES: dict[str, Suite] = {}
@@ -198,6 +207,14 @@ class TrainingClock:
         return curves
 
 
+def task_phase(task: dict[str, Any]) -> int:
+    """When a task runs: 1 (default) or 2 (after every phase-1 task of the run)."""
+    phase = task.get("settings", {}).get("phase", 1)
+    if phase not in (1, 2):
+        raise ValueError(f"task {task.get('group')!r}: phase must be 1 or 2, got {phase!r}")
+    return phase
+
+
 def run_task(task: dict[str, Any], run_dir: str | None = None) -> dict[str, Any]:
     """Run one task (a :meth:`Task.to_dict`) and return its JSON-ready result.
 
@@ -216,6 +233,7 @@ def run_task(task: dict[str, Any], run_dir: str | None = None) -> dict[str, Any]
         resolved.checkpoint_dir = str(Path(run_dir) / resolved.checkpoint_dir)
     started_unix = time.time()
     start = time.perf_counter()
+    cpu_start = time.process_time()
     _current_task = spec.key
     try:
         out = suite.run(resolved)
@@ -233,5 +251,6 @@ def run_task(task: dict[str, Any], run_dir: str | None = None) -> dict[str, Any]
         "curves": out.get("curves", {}),
         "extra": out.get("extra", {}),
         "wall_time_s": time.perf_counter() - start,
+        "cpu_time_s": time.process_time() - cpu_start,
         "started_unix": started_unix,
     }

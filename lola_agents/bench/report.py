@@ -11,13 +11,16 @@
       "groups": [                                # one per (suite, group): a report row
         {"suite": str, "group": str, "env_id": str, "agents": [str, str],
          "seeds": [int], "settings": {...}, "wall_time_s": float,
+         "cpu_time_s": float|null,              # the tasks' CPU seconds (null: not recorded)
          "metrics": {name: {"per_seed": [float|null], "n": int, "n_missing": int,
                             "mean": float|null, "std": float|null,
                             "ci95": [low, high]|null}
                      | {"kind": "share", "per_seed": [bool|null], "n": int,
                         "n_missing": int, "successes": int, "mean": percent|null,
                         "std": null, "ci95": [low %, high %]|null}},
-         "reference": {name: float}}           # the paper's figure where one exists
+         "reference": {name: float},           # the paper's figure where one exists
+         "intervals": bool,                     # the report shows mean [95% interval] (else mean ± std)
+         "league": {...}}                       # league groups only: lola_agents.league.play_league
       ]
     }
 
@@ -39,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from lola_agents.bench.core import AXIS_CURVES, get_suite, slug
+from lola_agents.league import annotated_heatmap
 from lola_agents.metrics import describe, describe_metric, format_share
 
 SCHEMA_VERSION = 1
@@ -67,6 +71,9 @@ def merge_groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "seeds": seeds,
                 "settings": first["settings"],
                 "wall_time_s": sum(p["wall_time_s"] for p in parts),
+                # None for results of versions that did not record CPU time
+                "cpu_time_s": (sum(p["cpu_time_s"] for p in parts)
+                               if all("cpu_time_s" in p for p in parts) else None),
                 "metrics": {
                     name: describe_metric(
                         [
@@ -82,6 +89,8 @@ def merge_groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     for name in curve_names
                 },
                 "reference": suite.reference.get(group, {}),
+                "intervals": suite.intervals,  # cells as mean [95% interval] (else mean ± std)
+                **({"league": parts[0]["extra"]["league"]} if "league" in parts[0].get("extra", {}) else {}),
             }
         )
     order = {name: i for i, name in enumerate(results_suite_order(results))}
@@ -93,16 +102,21 @@ def results_suite_order(results: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(r["task"]["suite"] for r in results))
 
 
-def format_value(stats: dict[str, Any], digits: int = 2) -> str:
-    """``mean ± std`` (or the single value; ``n/a`` if undefined; marks missing seeds);
-    a share as ``55% [34, 74]`` (percent and 95% Wilson interval)."""
+def format_value(stats: dict[str, Any], digits: int = 2, interval: bool = False) -> str:
+    """``mean ± std``, or with ``interval`` ``mean [low, high]`` (its 95% interval), or the
+    single value; ``n/a`` if undefined; marks missing seeds. A share as ``55% [34, 74]``
+    (percent and 95% Wilson interval)."""
     if stats["mean"] is None:
         return "n/a"
     if stats.get("kind") == "share":
         text = format_share(stats)
     else:
         text = f"{stats['mean']:.{digits}f}"
-    if stats["std"] is not None:
+    if interval and stats.get("kind") != "share":
+        if stats.get("ci95") is not None:
+            low, high = stats["ci95"]
+            text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    elif stats["std"] is not None:
         text += f" ± {stats['std']:.{digits}f}"
     if stats["n_missing"]:
         text += f" ({stats['n_missing']} undefined)"
@@ -118,12 +132,13 @@ def markdown_report(summary: dict[str, Any]) -> str:
         f"Scale `{summary['scale']}`, seeds {summary['seeds']}, backend `{summary['backend']}`, "
         f"package {summary['package_version']}, {summary['created_utc']}  ",
         f"Machine: {summary['machine']['platform']}, {summary['machine']['cpu_count']} CPUs, "
-        f"torch {summary['machine']['torch']}; wall time {summary['wall_time_s']:.0f} s.",
+        f"torch {summary['machine']['torch']}; wall time {summary['wall_time_s']:.0f} s.{_cpu_line(summary)}",
         "",
         "Cells are mean ± standard deviation over seeds, and shares (%TFT `pct_tft`, %TFT-4 "
         "`pct_tft4`, %Nash `pct_nash`) the percent of agents with its 95% Wilson interval; "
         "`[paper: x]` is the LOLA paper's figure for the same setting where it reports one; "
-        "the other 95% intervals (Student-t) are in summary.json. Definitions: docs/metrics.md.",
+        "suites marked so show `mean [95% interval]` instead (Student-t over seeds); the other "
+        "95% intervals are in summary.json. Definitions: docs/metrics.md.",
     ]
     by_suite: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for group in summary["groups"]:
@@ -135,18 +150,36 @@ def markdown_report(summary: dict[str, Any]) -> str:
         lines.append("| pairing | seeds | " + " | ".join(headline) + " |")
         lines.append("|---|---|" + "---|" * len(headline))
         for g in groups:
+            if "league" in g:
+                continue  # drawn below the table
             cells = []
             for metric in headline:
-                cell = format_value(g["metrics"][metric]) if metric in g["metrics"] else ""
+                # summaries written before "intervals" existed show mean ± std, as recorded
+                cell = format_value(g["metrics"][metric], interval=g.get("intervals", False)) if metric in g["metrics"] else ""
                 if metric in g["reference"]:
                     cell += f" [paper: {g['reference'][metric]}]"
                 cells.append(cell)
             lines.append(f"| {g['group']} | {len(g['seeds'])} | " + " | ".join(cells) + " |")
         lines += [""] + [f"- {note}" for note in suite.notes]
+        for g in groups:
+            if "league" in g:
+                from lola_agents.league import league_markdown
+
+                lines += ["", f"### {suite_name}: {g['group']}", "", league_markdown(g["league"]).rstrip()]
     figures = summary.get("figures", [])
     if figures:
         lines += ["", "## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _cpu_line(summary: dict[str, Any]) -> str:
+    """" Task CPU N s (N / 2 on 2 cores)": the run's cost without the machine's load."""
+    cpu = [g.get("cpu_time_s") for g in summary["groups"]]
+    if not cpu or any(c is None for c in cpu):
+        return ""
+    total, cores = sum(cpu), summary["machine"].get("cpu_count") or 1
+    return (f" Task CPU {total:.0f} s ({total / cores:.0f} s per core over {cores} cores: the wall "
+            "time of an idle machine, were the tasks packed perfectly).")
 
 
 def write_figures(summary: dict[str, Any], out_dir: Path) -> list[str]:
@@ -172,6 +205,12 @@ def write_figures(summary: dict[str, Any], out_dir: Path) -> list[str]:
         by_suite[group["suite"]].append(group)
 
     _common_axis_figures(summary["groups"], save, plt)
+    for group in summary["groups"]:
+        if "league" in group:
+            from lola_agents.league import league_heatmap
+
+            path = league_heatmap(group["league"], fig_dir / f"{group['suite']}-{slug(group['group'])}-heatmap.png")
+            written.append(str(path.relative_to(out_dir)))
     for suite_name, groups in by_suite.items():
         # Exact learners take no environment steps: their curves are drawn per update.
         stepless = [g for g in groups if g["curves"] and "env_steps" not in g["curves"]]
@@ -229,17 +268,8 @@ def write_figures(summary: dict[str, Any], out_dir: Path) -> list[str]:
                 stats = g["metrics"].get("reward_per_step_0")
                 if stats and stats["mean"] is not None:
                     grid[rows.index(g["agents"][0]), cols.index(g["agents"][1])] = stats["mean"]
-            fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 2, 0.9 * len(rows) + 1.5))
-            image = ax.imshow(grid, cmap="RdYlGn")
-            for (i, j), value in np.ndenumerate(grid):
-                if not math.isnan(value):
-                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
-            ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
-            ax.set_yticks(range(len(rows)), rows)
-            ax.set_xlabel("player_1")
-            ax.set_ylabel("player_0")
-            ax.set_title(f"{suite_name}: player_0 reward per step")
-            fig.colorbar(image, ax=ax)
+            fig = annotated_heatmap(plt, grid, rows, cols, "player_1", "player_0",
+                                    f"{suite_name}: player_0 reward per step")
             save(fig, f"{suite_name}-heatmap")
     return written
 
@@ -258,11 +288,27 @@ def mean_curve(runs: list[list[float]]) -> np.ndarray:
     return np.nanmean(np.array([r[:length] for r in runs], dtype=float), axis=0)
 
 
+def _league_fixed_lines(groups: list[dict[str, Any]], curve: str) -> list[tuple[str, float]]:
+    """``(label, value)`` of each fixed strategy of a league against itself, for the metric of
+    ``curve`` (own-coin rate; reward per step of either seat = its side of the cell)."""
+    metric = {"own_coin_rate": "own_coin_rate"}.get(curve, "reward_per_step" if curve.startswith("reward") else None)
+    lines = []
+    for g in groups:
+        league = g.get("league")
+        if not league or metric is None:
+            continue
+        for name, kind in league["kinds"].items():
+            stats = league["cells"][name][name].get(metric)
+            if kind == "fixed" and stats and stats["mean"] is not None:
+                lines.append((f"{name} vs {name} (league)", stats["mean"]))
+    return lines
+
+
 def _common_axis_figures(groups: list[dict[str, Any]], save: Any, plt: Any) -> None:
     """One figure per game and curve: every learner of every suite against environment steps
     (left) and wall-clock seconds (right), mean over seeds. Pairings without a training curve
-    in the same suites (fixed strategies, shipped agents, SB3's shared PPO) appear as dashed
-    lines at their final evaluation value of the same metric."""
+    in the same suites, shipped agents and the league's fixed strategies against themselves
+    appear as dashed lines at their final evaluation value of the same metric."""
     for env_id in dict.fromkeys(g["env_id"] for g in groups):
         on_game = [g for g in groups if g["env_id"] == env_id]
         with_steps = [g for g in on_game if g["curves"].get("env_steps")]
@@ -273,13 +319,15 @@ def _common_axis_figures(groups: list[dict[str, Any]], save: Any, plt: Any) -> N
             if not learners:
                 continue
             suites = {g["suite"] for g in learners}
+            # (label, value): pairings of these suites (or shipped agents of the game) without a
+            # curve, and the league's fixed strategies against themselves
             flat = [
-                g
+                (f"{g['group']} (final evaluation)", g["metrics"][curve]["mean"])
                 for g in on_game
-                if g["suite"] in suites
+                if (g["suite"] in suites or g["suite"].endswith("_shipped"))
                 and not g["curves"].get(curve)
                 and (g["metrics"].get(curve) or {}).get("mean") is not None
-            ]
+            ] + _league_fixed_lines(on_game, curve)
             colors = plt.get_cmap("tab20")(np.linspace(0, 1, len(learners) + len(flat)))
             fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
             for ax, (axis, label) in zip(axes, AXES, strict=True):
@@ -296,14 +344,14 @@ def _common_axis_figures(groups: list[dict[str, Any]], save: Any, plt: Any) -> N
                         marker="o" if n < 4 else None,  # a short run still shows
                         label=f"{g['group']} ({seeds} seeds)",
                     )
-                for color, g in zip(colors[len(learners) :], flat, strict=True):
-                    ax.axhline(
-                        g["metrics"][curve]["mean"],
-                        color=color,
-                        ls="--",
-                        lw=0.8,
-                        label=f"{g['group']} (final evaluation)",
-                    )
+                for color, (flat_label, value) in zip(colors[len(learners) :], flat, strict=True):
+                    ax.axhline(value, color=color, ls="--", lw=0.8, label=flat_label)
+                # Budgets that differ 20-fold or more (IPPO's 192k game steps next to AdAlign's
+                # 10M): a log axis keeps every learner's curve readable.
+                ends = [mean_curve(g["curves"][axis])[-1] for g in learners if g["curves"].get(axis)]
+                if ends and min(ends) > 0 and max(ends) / min(ends) >= 20:
+                    ax.set_xscale("log")
+                    label += " (log scale)"
                 ax.set_xlabel(label)
                 ax.grid(alpha=0.3)
             axes[0].set_ylabel(f"{curve.replace('_', ' ')} (training batches)")

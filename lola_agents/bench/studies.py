@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lola_agents.bench.core import Suite, Task, register_suite, report_progress
 from lola_agents.seeding import Stream, agent_seed, derive_seed
 
@@ -124,6 +126,34 @@ class CoinCurves:
         from lola_agents.metrics import joint_own_coin_rate
 
         self._add(record["steps"], joint_own_coin_rate(batches), record["reward_per_step"])
+
+    def sb3_callback(self) -> Any:
+        """An SB3 callback for ``lola_agents.shared_ppo.train_shared_ppo`` (slot ``2k + i`` =
+        agent i of game k): one point per PPO rollout, from the coin pickups in the env's infos."""
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        curves = self
+
+        class RolloutCurves(BaseCallback):
+            def _on_rollout_start(self) -> None:
+                self.sums = np.zeros((2, 3))  # per seat: reward, own-colour pickups, other-colour pickups
+                self.steps = 0
+
+            def _on_step(self) -> bool:
+                rewards = np.asarray(self.locals["rewards"], dtype=np.float64).reshape(-1, 2)
+                self.sums[:, 0] += rewards.sum(axis=0)
+                for slot, info in enumerate(self.locals["infos"]):
+                    self.sums[slot % 2, 1] += info.get("own_coins", 0)
+                    self.sums[slot % 2, 2] += info.get("other_coins", 0)
+                self.steps += len(rewards)
+                return True
+
+            def _on_rollout_end(self) -> None:
+                own, picked = self.sums[:, 1].sum(), self.sums[:, 1:].sum()
+                curves._add(self.num_timesteps // 2, float(own / picked) if picked else math.nan,
+                            [float(r) for r in self.sums[:, 0] / max(self.steps, 1)])
+
+        return RolloutCurves()
 
 
 def make_coin_pair_agent(

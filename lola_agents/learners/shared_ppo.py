@@ -141,6 +141,7 @@ def train_shared_ppo(
     log_dir: str | Path | None = None,
     progress_bar: bool = False,
     verbose: int = 0,
+    callback: Any = None,
     **env_options: Any,
 ) -> tuple[PPOAgent, dict[str, Any]]:
     """Train one shared PPO policy on both seats of ``num_games`` games with SB3's ``learn``.
@@ -149,6 +150,7 @@ def train_shared_ppo(
         total_steps: game steps over all games; SB3 counts agent slots, so it
             runs ``2 * total_steps`` agent steps (the same samples as IPPO's two agents).
         config: :class:`~lola_agents.learners.ppo.PPOConfig` (``n_steps`` per slot per update).
+        callback: an SB3 callback for ``learn`` (slot ``2k + i`` of its ``infos`` is agent i of game k).
         env_options: game options; the coin game gets ``egocentric=True`` unless given.
 
     Returns:
@@ -166,7 +168,7 @@ def train_shared_ppo(
         model.set_logger(configure(str(log_dir), ["tensorboard", "csv"]))
     start = time.time()
     agent_steps = 2 * int(total_steps)
-    model.learn(total_timesteps=agent_steps, progress_bar=progress_bar)
+    model.learn(total_timesteps=agent_steps, progress_bar=progress_bar, callback=callback)
     seconds = time.time() - start
     return PPOAgent.wrap(model, config), {
         "env_options": options,
