@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from typing import Any
 
 import numpy as np
@@ -411,7 +410,7 @@ def _run_sampled(task: Task) -> dict[str, Any]:
     curves.update(clock.curves())  # update, env_steps, wall_time_s
     for key, values in diagnostics.items():
         curves[key] = [values]
-        finite = [v for v in values if math.isfinite(v)]
+        finite = [v for v in values if v is not None]
         if key.startswith("model_kl"):
             metrics[key.replace("model_kl", "model_kl_final")] = [values[-1]]
             metrics[key.replace("model_kl", "model_kl_mean")] = [float(np.mean(values))]
@@ -428,16 +427,18 @@ def _run_sampled(task: Task) -> dict[str, Any]:
 MODEL_DIAGNOSTICS = ("model_kl", "shaping_cosine", "shaping_norm_ratio")
 
 
-def model_diagnostic_curves(history: list[dict[str, float]]) -> dict[str, list[float]]:
+def model_diagnostic_curves(history: list[dict[str, float]]) -> dict[str, list[float | None]]:
     """``{"<diagnostic>_<seat>": [one value per update]}`` of the learners that logged
-    :data:`MODEL_DIAGNOSTICS` (NaN at updates that skipped it, e.g. the shaping comparison
+    :data:`MODEL_DIAGNOSTICS` (None at updates that skipped it, e.g. the shaping comparison
     between every ``shaping_diagnostics_every``-th update); empty for other learners."""
     out = {}
     for key in MODEL_DIAGNOSTICS:
         for seat in (0, 1):
             column = f"agent{seat}/{key}"
             if any(column in row for row in history):
-                out[f"{key}_{seat}"] = [float(row.get(column, math.nan)) for row in history]
+                out[f"{key}_{seat}"] = [
+                    float(row[column]) if column in row else None for row in history
+                ]
     return out
 
 
