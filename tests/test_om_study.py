@@ -80,6 +80,8 @@ def test_table_and_figure_from_a_summary(tmp_path) -> None:
     table = (out / "results.md").read_text()
     assert "| LOLA-OM vs LOLA-OM | 2 | -1.550 [" in table and "| 25% [" in table
     assert "| LOLA-PG vs LOLA-PG | 2 | -1.250 [" in table and "| 75% [" in table
+    assert "| 2.50 / 0.250 / 0.250 | 0.75 |" in table  # plain decimals, 3 significant digits
+    assert json.loads((out / "results.json").read_text())[1]["model_kl_update1"] == 2.5
     assert (out / "model_kl.png").stat().st_size > 0
     assert json.loads((out / "model_kl_by_update.json").read_text()) == {"LOLA-OM vs LOLA-OM": quantiles}
     compact = json.loads((out / "run.summary.json").read_text())

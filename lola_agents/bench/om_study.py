@@ -8,7 +8,7 @@ This module turns finished ``lola-bench`` run folders into what the docs cite::
     python -m lola_agents.bench.om_study runs/ipd-pg-ref runs/ipd-om --out benchmarks/results/ipd_om
 
 writes into ``--out``: ``results.md`` (one row per report group: reward per step, %TFT,
-model error), ``model_kl.png`` (model error against the update, every group with the
+model error) and ``results.json`` (its numbers), ``model_kl.png`` (model error against the update, every group with the
 curve), ``model_kl_by_update.json`` (the figure's numbers) and, per run folder,
 ``<folder>.summary.json`` (the run's summary without its curves) and ``<folder>.report.md``.
 """
@@ -93,8 +93,14 @@ def group_row(group: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _number(value: float | None, digits: str = ".3g") -> str:
-    return "" if value is None or not math.isfinite(value) else format(value, digits)
+def _number(value: float | None, significant: int = 3) -> str:
+    """``value`` to ``significant`` digits in plain decimals (no exponent), "" if undefined."""
+    if value is None or not math.isfinite(value):
+        return ""
+    if value == 0:
+        return "0"
+    decimals = max(0, significant - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -113,7 +119,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         ) if "model_kl_final" in row else ""
         lines.append(
             f"| {row['group']} | {row['runs']} | {reward['mean']:.3f} [{low:.3f}, {high:.3f}] | "
-            f"{format_share(row['tft'])} | {kl} | {_number(row.get('shaping_cosine_mean'), '.2f')} | "
+            f"{format_share(row['tft'])} | {kl} | {_number(row.get('shaping_cosine_mean'), 2)} | "
             f"{_number(row.get('shaping_norm_ratio_median'))} |"
         )
     return "\n".join(lines) + "\n"
@@ -161,6 +167,7 @@ def record(run_dirs: list[Path], out: Path, title: str = "LOLA-OM on the IPD: mo
         groups += [g for g in summary["groups"] if g["suite"] == "sampled_ipd"]
     rows = [group_row(g) for g in groups]
     (out / "results.md").write_text(markdown_table(rows))
+    (out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")  # the table's numbers
     with_kl = [g for g in groups if agent_curves(g, "model_kl").size]
     if with_kl:
         quantiles = {g["group"]: model_kl_by_update(g) for g in with_kl}
