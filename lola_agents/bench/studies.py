@@ -37,7 +37,6 @@ COIN_FIXED_KINDS = ("greedy", "own", "random")
 # of whole episodes, minibatches of 2048 and 4 epochs (51,200 samples per batch on 2 cores).
 COIN_PAIR_IPPO_CONFIG = {"batch_size": 2048, "n_epochs": 4}
 COIN_PAIR_EVAL_EPISODES = 1000
-COIN_PAIR_EVAL_SEED = 12345
 
 
 def _fill_adalign() -> None:
@@ -151,11 +150,14 @@ def make_coin_pair_agent(
     return CoinLOLAAgent(config, seed=seed)
 
 
-def coin_score(a: Any, b: Any, env_options: dict[str, Any], episodes: int) -> dict[str, Any]:
-    """``evaluate`` of A (player_0) vs B on the coin game, the fields a coin report uses."""
+def coin_score(
+    a: Any, b: Any, env_options: dict[str, Any], episodes: int, seed: int
+) -> dict[str, Any]:
+    """``evaluate`` of A (player_0) vs B on the coin game with evaluation seed ``seed``, the
+    fields a coin report uses."""
     from lola_agents.evaluation import evaluate
 
-    r = evaluate("coin_game_v0", a, b, episodes=episodes, seed=COIN_PAIR_EVAL_SEED, **env_options)
+    r = evaluate("coin_game_v0", a, b, episodes=episodes, seed=seed, **env_options)
     return {
         "reward_per_step": r["reward_per_step"],
         "own_coin_rate": r["own_coin_rate"],
@@ -173,9 +175,10 @@ def coin_score(a: Any, b: Any, env_options: dict[str, Any], episodes: int) -> di
 
 
 def coin_head_to_head(
-    agents: list[Any], env_options: dict[str, Any], episodes: int
+    agents: list[Any], env_options: dict[str, Any], episodes: int, seed: int
 ) -> dict[str, Any]:
-    """The trained pair, greedy vs greedy, each learner vs greedy / own-coin-only in both seats.
+    """The trained pair, greedy vs greedy, each learner vs greedy / own-coin-only in both seats,
+    every game with evaluation seed ``seed`` (the fixed strategies are reseeded from it).
 
     Keys as in the recorded runs (``benchmarks/results/coin/records.jsonl``): ``pair``,
     ``greedy_vs_greedy``, ``player_<i>_vs_<greedy|own>_as_player_<j>``.
@@ -183,9 +186,9 @@ def coin_head_to_head(
     from lola_agents.coin_lola import CoinLOLAAgent
     from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent
 
-    out: dict[str, Any] = {"pair": coin_score(agents[0], agents[1], env_options, episodes)}
+    out: dict[str, Any] = {"pair": coin_score(agents[0], agents[1], env_options, episodes, seed)}
     out["greedy_vs_greedy"] = coin_score(
-        GreedyCoinAgent(seed=1), GreedyCoinAgent(seed=2), env_options, episodes
+        GreedyCoinAgent(), GreedyCoinAgent(), env_options, episodes, seed
     )
     for seat, agent in enumerate(agents):
         if not isinstance(agent, CoinLOLAAgent | CoinMetrics):
@@ -195,11 +198,11 @@ def coin_head_to_head(
         for name, cls in (("greedy", GreedyCoinAgent), ("own", OwnCoinAgent)):
             if 0 in seats:
                 out[f"player_{seat}_vs_{name}_as_player_0"] = coin_score(
-                    agent, cls(seed=3), env_options, episodes
+                    agent, cls(), env_options, episodes, seed
                 )
             if 1 in seats:
                 out[f"player_{seat}_vs_{name}_as_player_1"] = coin_score(
-                    cls(seed=3), agent, env_options, episodes
+                    cls(), agent, env_options, episodes, seed
                 )
         if hasattr(agent, "assign_seat"):
             agent.assign_seat(seat)
@@ -311,7 +314,10 @@ def _coin_pair_run(task: Task) -> dict[str, Any]:
         (Path(task.checkpoint_dir) / "env_options.json").write_text(json.dumps(env_options))
     last = max(1, updates // 10)
     evaluation = coin_head_to_head(
-        agents, env_options, int(s.get("eval_episodes", COIN_PAIR_EVAL_EPISODES))
+        agents,
+        env_options,
+        int(s.get("eval_episodes", COIN_PAIR_EVAL_EPISODES)),
+        derive_seed(seed, Stream.EVALUATION),
     )
     metrics = coin_pair_metrics(evaluation, kinds)
     metrics["training_last_10pct_own_coin"] = sum(curves.values["own_coin_rate"][-last:]) / last
@@ -343,7 +349,7 @@ register_suite(
         ),
         notes=(
             "Evaluation after training: fresh episodes (1000 unless the config says), sampled actions, "
-            "seed 12345; fixed opponents: greedy and own-coin-only (lola_agents.fixed).",
+            "seed derive_seed(seed, Stream.EVALUATION); fixed opponents: greedy and own-coin-only (lola_agents.fixed).",
             "vs-greedy reward is the learner's reward per step in that seat; takes-other-coin after a "
             "theft is lola_agents.evaluation.retaliation of the learner.",
         ),
@@ -413,10 +419,11 @@ def _coin_reference_agents() -> dict[str, Any]:
     from lola_agents.fixed import GreedyCoinAgent, OwnCoinAgent, TitForTatCoinAgent
 
     players: dict[str, Any] = {
-        "TitForTatCoinAgent (3 steps)": lambda seat: TitForTatCoinAgent(seed=3),
-        "TitForTatCoinAgent (1 step)": lambda seat: TitForTatCoinAgent(1, seed=3),
-        "OwnCoinAgent": lambda seat: OwnCoinAgent(seed=3),
-        "GreedyCoinAgent": lambda seat: GreedyCoinAgent(seed=3),
+        # (evaluate reseeds fixed strategies from the evaluation seed)
+        "TitForTatCoinAgent (3 steps)": lambda seat: TitForTatCoinAgent(),
+        "TitForTatCoinAgent (1 step)": lambda seat: TitForTatCoinAgent(1),
+        "OwnCoinAgent": lambda seat: OwnCoinAgent(),
+        "GreedyCoinAgent": lambda seat: GreedyCoinAgent(),
     }
     for _, folder in SHIPPED_COIN:
         if (shipped_checkpoint_dir(folder) / "player_0").is_dir():
@@ -436,10 +443,12 @@ def _coin_reference_run(task: Task) -> dict[str, Any]:
     make = _coin_reference_agents()[task.agents[0]]
 
     def play(a: Any, b: Any) -> dict[str, Any]:
-        return evaluate("coin_game_v0", a, b, episodes=episodes, seed=COIN_PAIR_EVAL_SEED, **env)
+        return evaluate("coin_game_v0", a, b, episodes=episodes, seed=evaluation_seed, **env)
 
-    as_0 = play(make(0), GreedyCoinAgent(seed=4))
-    as_1 = play(GreedyCoinAgent(seed=4), make(1))
+    (seed,) = task.seeds
+    evaluation_seed = derive_seed(seed, Stream.EVALUATION)
+    as_0 = play(make(0), GreedyCoinAgent())
+    as_1 = play(GreedyCoinAgent(), make(1))
     pair = play(make(0), make(1))
     metrics = {
         "vs_greedy_as_player_0": as_0["reward_per_step"][0],
