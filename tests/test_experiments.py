@@ -41,7 +41,10 @@ def test_the_recorded_studies_are_all_configs() -> None:
         "sampled_ipd",
         "ppo_baselines",
     }
-    assert sum(e.suite == "coin_pair" for e in EXPERIMENTS.values()) == 52
+    # coin.toml: the 52 recorded pairings; om.toml adds the opponent-model studies
+    assert sum(e.suite == "coin_pair" and e.source == "coin.toml" for e in EXPERIMENTS.values()) == 52
+    om = {name for name, e in EXPERIMENTS.items() if e.source == "om.toml"}
+    assert "ipd-lola-om-paper" in om and "coin-lola_ps-lola_ps_om_eta0.3_ent0.03_decay0.96" in om
     assert len(EXPERIMENTS["exact-learners"].pairs) == 36
     assert EXPERIMENTS["exact-learners"].games == ("ipd_v0", "imp_v0")
     assert EXPERIMENTS["coin-aa-aa"].seeds == (0, 1, 2, 3, 4)

@@ -349,6 +349,7 @@ def _run_sampled(task: Task) -> dict[str, Any]:
             callback=clock.tick,
         )
         curve = [[row["reward_per_step"][seat] for row in history] for seat in (0, 1)]
+        diagnostics = {}
     else:
         from lola_agents.trainer import train
 
@@ -362,6 +363,9 @@ def _run_sampled(task: Task) -> dict[str, Any]:
             make_sampled_learner(name, task.env_id, agent_seed(seed, seat), options)
             for seat in (0, 1)
         ]
+        if "shaping_diagnostics_every" in settings:  # LOLA-OM: thin out the costly comparison
+            for agent in agents:
+                agent.shaping_diagnostics_every = int(settings["shaping_diagnostics_every"])
         result = train(
             task.env_id,
             *agents,
@@ -372,6 +376,7 @@ def _run_sampled(task: Task) -> dict[str, Any]:
             on_update=clock.tick,
         )
         curve = [[row[f"reward_{seat}"] for row in result.history] for seat in (0, 1)]
+        diagnostics = model_diagnostic_curves(result.history)
     metrics: dict[str, list[float | None]] = {}
     episodes = int(settings.get("eval_episodes", 0))
     if episodes:
@@ -403,7 +408,38 @@ def _run_sampled(task: Task) -> dict[str, Any]:
             agent.save(f"{task.checkpoint_dir}/player_{seat}")
     curves = {f"reward_per_step_{seat}": [curve[seat]] for seat in (0, 1)}
     curves.update(clock.curves())  # update, env_steps, wall_time_s
+    for key, values in diagnostics.items():
+        curves[key] = [values]
+        finite = [v for v in values if v is not None]
+        if key.startswith("model_kl"):
+            metrics[key.replace("model_kl", "model_kl_final")] = [values[-1]]
+            metrics[key.replace("model_kl", "model_kl_mean")] = [float(np.mean(values))]
+        elif key.startswith("shaping_cosine"):
+            metrics[key.replace("shaping_cosine", "shaping_cosine_mean")] = [
+                float(np.mean(finite)) if finite else None]
+        else:
+            metrics[key.replace("ratio", "ratio_median")] = [
+                float(np.median(finite)) if finite else None]
     return {"metrics": metrics, "curves": curves}
+
+
+# LOLA-OM's per-update diagnostics (lola_agents.learners.opponent_model) kept as curves.
+MODEL_DIAGNOSTICS = ("model_kl", "shaping_cosine", "shaping_norm_ratio")
+
+
+def model_diagnostic_curves(history: list[dict[str, float]]) -> dict[str, list[float | None]]:
+    """``{"<diagnostic>_<seat>": [one value per update]}`` of the learners that logged
+    :data:`MODEL_DIAGNOSTICS` (None at updates that skipped it, e.g. the shaping comparison
+    between every ``shaping_diagnostics_every``-th update); empty for other learners."""
+    out = {}
+    for key in MODEL_DIAGNOSTICS:
+        for seat in (0, 1):
+            column = f"agent{seat}/{key}"
+            if any(column in row for row in history):
+                out[f"{key}_{seat}"] = [
+                    float(row[column]) if column in row else None for row in history
+                ]
+    return out
 
 
 def exact_reward_per_step(agents: list[Any], env_id: str) -> list[float]:

@@ -255,9 +255,12 @@ class LOLAOMAgent(LOLAPGAgent):
     config_class = LOLAOMConfig
     name = "LOLA-OM"
     models_opponent = True
-    #: log ``model_kl``, ``shaping_cosine``, ``shaping_norm_ratio`` each update when the
-    #: opponent's parameters are readable (costs a second shaping term per update)
+    #: log ``model_kl``, ``shaping_cosine``, ``shaping_norm_ratio`` when the opponent's
+    #: parameters are readable
     log_model_diagnostics = True
+    #: the shaping comparison costs two more shaping terms (about as much as the update
+    #: itself): compute it at updates 1, 1 + k, 1 + 2k, ...; ``model_kl`` (cheap) every update
+    shaping_diagnostics_every = 1
 
     def _build(self) -> None:
         super()._build()
@@ -269,24 +272,28 @@ class LOLAOMAgent(LOLAPGAgent):
         direction, logs = super().policy_direction(batch, opponent_batch, baseline)
         logs = {**logs, "model_nll": self.model.last_nll}
         if self.log_model_diagnostics and self._truth is not None:
-            logs.update(self.model_diagnostics(batch, opponent_batch, baseline))
+            every = self.shaping_diagnostics_every
+            if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+                raise ValueError(f"shaping_diagnostics_every must be an integer >= 1, got {every!r}")
+            logs.update(self.model_diagnostics(batch, opponent_batch, baseline,
+                                               shaping_terms=self.updates % every == 0))
         return direction, logs
 
     def model_diagnostics(
-        self, batch: Batch, opponent_batch: Batch, baseline: torch.Tensor
+        self, batch: Batch, opponent_batch: Batch, baseline: torch.Tensor, shaping_terms: bool = True
     ) -> dict[str, float]:
-        """Model error and the shaping term with the model vs with the true parameters
-        (:func:`visited_kl`, :func:`shaping_agreement`) on this update's batch."""
+        """Model error and, with ``shaping_terms``, the shaping term with the model vs with the
+        true parameters (:func:`visited_kl`, :func:`shaping_agreement`) on this update's batch."""
         assert self._truth is not None
         truth = self._truth.params().float()
         model = self.opponent_model.logits.detach()
         states = matrix_states(opponent_batch.obs)
-        terms = [
-            lola_bundle(self.acting_params(), opponent, batch, opponent_batch, self.cfg.gamma,
-                        baseline, self.cfg.eta).shaping(0)
-            for opponent in (model, truth)
-        ]
-        return {
-            "model_kl": visited_kl(bernoulli_log_pi(truth[states]), bernoulli_log_pi(model[states])),
-            **shaping_agreement(*terms),
-        }
+        logs = {"model_kl": visited_kl(bernoulli_log_pi(truth[states]), bernoulli_log_pi(model[states]))}
+        if shaping_terms:
+            terms = [
+                lola_bundle(self.acting_params(), opponent, batch, opponent_batch, self.cfg.gamma,
+                            baseline, self.cfg.eta).shaping(0)
+                for opponent in (model, truth)
+            ]
+            logs.update(shaping_agreement(*terms))
+        return logs
