@@ -84,6 +84,7 @@ def test_table_and_figure_from_a_summary(tmp_path) -> None:
     assert json.loads((out / "results.json").read_text())[1]["model_kl_update1"] == 2.5
     assert (out / "model_kl.png").stat().st_size > 0
     assert json.loads((out / "model_kl_by_update.json").read_text()) == {"LOLA-OM vs LOLA-OM": quantiles}
+    assert (out / "runs.md").read_text().endswith("<!-- run.report.md -->\n## report\n\n")
     compact = json.loads((out / "run.summary.json").read_text())
     assert all("curves" not in g for g in compact["groups"])
     with pytest.raises(FileNotFoundError, match="finished lola-bench run"):

@@ -10,7 +10,8 @@ This module turns finished ``lola-bench`` run folders into what the docs cite::
 writes into ``--out``: ``results.md`` (one row per report group: reward per step, %TFT,
 model error) and ``results.json`` (its numbers), ``model_kl.png`` (model error against the update, every group with the
 curve), ``model_kl_by_update.json`` (the figure's numbers) and, per run folder,
-``<folder>.summary.json`` (the run's summary without its curves) and ``<folder>.report.md``.
+``<folder>.summary.json`` (the run's summary without its curves), and ``runs.md``: every run's
+``report.md``, one after the other (one small file instead of many).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -157,14 +157,18 @@ def record(run_dirs: list[Path], out: Path, title: str = "LOLA-OM on the IPD: mo
     """
     out.mkdir(parents=True, exist_ok=True)
     groups: list[dict[str, Any]] = []
+    reports = ["# The runs behind results.md: each run's lola-bench report.md, one after the other"]
     for run in run_dirs:
         summary_file = run / "summary.json"
         if not summary_file.is_file():
             raise FileNotFoundError(f"{summary_file} not found: is {run} a finished lola-bench run?")
         summary = json.loads(summary_file.read_text())
         (out / f"{run.name}.summary.json").write_text(json.dumps(compact_summary(summary), indent=1) + "\n")
-        shutil.copyfile(run / "report.md", out / f"{run.name}.report.md")
+        report = "\n" + (run / "report.md").read_text()
+        # Its headings one level down, under runs.md's own title.
+        reports.append(f"<!-- {run.name}.report.md -->" + report.replace("\n#", "\n##"))
         groups += [g for g in summary["groups"] if g["suite"] == "sampled_ipd"]
+    (out / "runs.md").write_text("\n\n".join(reports) + "\n")
     rows = [group_row(g) for g in groups]
     (out / "results.md").write_text(markdown_table(rows))
     (out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")  # the table's numbers
