@@ -312,11 +312,11 @@ class SelfPlayOpponent:
                 agent.assign_seat(agent_index)
 
     def initial_state(self, num_envs: int) -> tuple[Any, Any]:
-        self._check_games(num_envs)
+        self._check_num_envs(num_envs)
         mirror = None if self.mirror is None else self.mirror.initial_state(num_envs - self.past_games)
         return self.past.initial_state(self.past_games), mirror
 
-    def _check_games(self, num_envs: int) -> None:
+    def _check_num_envs(self, num_envs: int) -> None:
         if num_envs != self.num_envs:
             raise ValueError(f"this self-play seat was built for batches of {self.num_envs} games, got {num_envs}")
 
@@ -324,7 +324,7 @@ class SelfPlayOpponent:
             ) -> tuple[np.ndarray, np.ndarray, Any]:
         if state is None:
             state = self.initial_state(len(obs))
-        self._check_games(len(obs))
+        self._check_num_envs(len(obs))
         k = self.past_games
         starts = np.asarray(episode_starts)
         actions, log_probs, past_state = self.past.act(obs[:k], state[0], starts[:k])
