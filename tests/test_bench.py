@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lola_agents.bench.cli import main
@@ -183,3 +185,82 @@ def test_phase_two_tasks_run_after_every_phase_one_task(tmp_path):
         SUITES.pop("phased")
     with pytest.raises(ValueError, match="phase must be 1 or 2"):
         task_phase({"group": "x", "settings": {"phase": 3}})
+
+
+def test_tasks_start_longest_first_and_a_suites_league_once_its_training_is_done():
+    from lola_agents.bench.core import SUITES, StartQueue, Suite, Task, register_suite, start_order
+
+    def tasks_of(suite: str, specs: list[tuple[str, float | None, int]]) -> list[dict]:
+        return [Task(suite, name, "ipd_v0", ["A", "A"], [0], {"phase": phase, "cost": cost}).to_dict()
+                for name, cost, phase in specs]
+
+    cost = lambda task: task.settings["cost"]  # noqa: E731
+    register_suite(Suite("train", "test suite", lambda scale, seeds: [], lambda t: {}, (), cost=cost))
+    register_suite(Suite("other", "test suite", lambda scale, seeds: [], lambda t: {}, (), cost=cost))
+    register_suite(Suite("unknown", "test suite", lambda scale, seeds: [], lambda t: {}, ()))
+    try:
+        train = tasks_of("train", [("league", 5.0, 2), ("short", 10.0, 1), ("long", 100.0, 1)])
+        other = tasks_of("other", [("filler a", 1.0, 1), ("filler b", 30.0, 1)])
+        no_estimate = tasks_of("unknown", [("first", None, 1), ("second", None, 1)])
+        names = lambda tasks: [t["group"] for t in tasks]  # noqa: E731
+        assert names(start_order(no_estimate + train + other)) == [
+            "long", "filler b", "short", "filler a", "first", "second", "league"]
+        # Two workers: the league waits for its own suite's training only, then goes before
+        # shorter tasks of other suites.
+        queue = StartQueue(train + other + tasks_of("other", [("filler c", 2.0, 1)]))
+        started = [queue.pop_ready(), queue.pop_ready()]
+        assert names(started) == ["long", "filler b"]
+        queue.finished(started[1])
+        started.append(queue.pop_ready())
+        assert started[-1]["group"] == "short"
+        queue.finished(started[-1])
+        assert queue.pop_ready()["group"] == "filler c"  # "long" still runs: the league is not ready
+        queue.finished(started[0])
+        assert [queue.pop_ready()["group"], queue.pop_ready()["group"]] == ["league", "filler a"]
+        assert queue.pop_ready() is None and len(queue) == 0
+    finally:
+        for name in ("train", "other", "unknown"):
+            SUITES.pop(name)
+
+
+def test_coin_cost_estimates_put_training_first_and_match_the_recorded_cpu_times():
+    from lola_agents.bench.cli import DEFAULT_SUITES, build_tasks
+    from lola_agents.bench.core import estimated_cost, start_order
+
+    tasks = build_tasks(list(DEFAULT_SUITES), "quick", None)
+    ordered = start_order(tasks)
+    assert ordered[0]["group"] == "AdAlign vs AdAlign" and ordered[-1]["group"] == "league"
+    # Recorded main job (benchmarks/results/bench_quick/summary.json): CPU seconds per task.
+    summary = json.loads((Path(__file__).parent.parent / "benchmarks/results/bench_quick/summary.json").read_text())
+    for group in summary["groups"]:
+        if group["suite"] != "coin":
+            continue
+        task = next(t for t in tasks if t["suite"] == "coin" and t["group"] == group["group"])
+        recorded = group["cpu_time_s"] / len(group["seeds"])
+        recorded_updates = group["settings"].get("updates")
+        scale = task["settings"].get("updates", 1) / recorded_updates if recorded_updates else 1.0
+        assert estimated_cost(task) == pytest.approx(recorded * scale, rel=0.35), group["group"]
+
+
+def test_head_to_head_plays_the_policies_the_exact_suite_reports():
+    from lola_agents.bench.suites import (
+        _exact_tasks,
+        _h2h_tasks,
+        _run_exact,
+        exact_history,
+        make_matrix_agent,
+    )
+    from lola_agents.metrics import action_0_probabilities
+
+    exact = next(t for t in _exact_tasks("tiny", None) if t.group == "IPD: LOLA vs LOLA")
+    h2h = next(t for t in _h2h_tasks("tiny", None) if t.agents == ["TFT", "LOLA-Ex"])
+    assert h2h.seeds == exact.seeds and h2h.settings["exact_updates"] == exact.settings["updates"]
+    _run_exact(exact)  # fills the cache with the suite's batch of runs
+    history = exact_history("ipd", "LOLA", "LOLA", max(exact.seeds) + 1, exact.settings["updates"])
+    for seed in h2h.seeds:
+        agent = make_matrix_agent("LOLA-Ex", seed, h2h.settings["exact_updates"], runs=max(h2h.seeds) + 1)
+        expected = action_0_probabilities(history.final_params[seed, 0])
+        assert np.allclose(agent.p_action0, expected)
+    # A batch of another size draws other initial logits: the run count matters.
+    alone = make_matrix_agent("LOLA-Ex", 0, h2h.settings["exact_updates"])  # a batch of one run
+    assert not np.allclose(alone.p_action0, action_0_probabilities(history.final_params[0, 0]))

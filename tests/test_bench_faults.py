@@ -22,7 +22,7 @@ import pytest
 
 from lola_agents.bench.backends import default_workers, usable_cpus
 from lola_agents.bench.cli import main
-from lola_agents.bench.core import TrainingClock, set_progress_sink, task_id
+from lola_agents.bench.core import Task, TrainingClock, set_progress_sink, task_id
 from lola_agents.bench.progress import RunProgress
 from lola_agents.bench.rundir import LOCK_FILE
 from lola_agents.files import write_json_atomic
@@ -367,3 +367,22 @@ def test_a_failing_task_in_the_pool_stops_the_run_with_the_task_named():
         run_local([bad, *good], results.append, workers=2)
     assert "lola-bench: in task head_to_head/x-vs-allc-seed0 (X vs AllC, seeds [0])" in failure.value.__notes__
     assert all(r["task"] in good for r in results)  # tasks that finished are handed over
+
+
+def test_the_eta_weighs_tasks_by_their_estimated_cost(monkeypatch):
+    import io
+
+    from lola_agents.bench import progress as progress_module
+
+    clock = {"now": 100.0}
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock["now"])
+    stream = io.StringIO()
+    costs = {"coin/long-seed0": 90.0, "coin/short-seed0": 10.0, "exact/x-seeds0-1": 0.0}
+    with RunProgress(todo=3, stream=stream, interactive=False, costs=costs) as progress:
+        assert progress.eta() is None
+        clock["now"] += 45.0  # the long task took 45 s: 0.5 s per estimated second
+        progress.task_done({"task": Task("coin", "long", "coin_game_v0", ["a", "a"], [0]).to_dict(),
+                            "wall_time_s": 45.0})
+        # left: 10 s + 1 s (no estimate: UNKNOWN_COST_S) at 0.5 s each
+        assert progress.eta() == pytest.approx(0.5 * (10.0 + progress_module.UNKNOWN_COST_S))
+    assert stream.getvalue().rstrip().endswith("ETA 0:06")

@@ -1,8 +1,9 @@
 """Where tasks run: this process, a local process pool, or Ray.
 
 Every backend calls :func:`lola_agents.bench.core.run_task` on the same task
-dicts and hands each result to ``on_result`` as soon as it is ready; none
-schedules anything itself beyond what ``concurrent.futures`` or Ray do.
+dicts and hands each result to ``on_result`` as soon as it is ready. Tasks start
+longest first (:func:`lola_agents.bench.core.start_order`); a phase-2 task starts
+once every phase-1 task of its suite has finished (Ray: once every phase-1 task).
 
 Local pool workers die with the process that started them (also when it is
 SIGKILLed), stop taking tasks after the first failure, and send in-task
@@ -20,10 +21,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-from lola_agents.bench.core import Task, run_task, set_progress_sink
+from lola_agents.bench.core import (
+    StartQueue,
+    Task,
+    run_task,
+    set_progress_sink,
+    start_order,
+    task_phase,
+)
 
 BACKENDS = ("local", "ray")
 OnResult = Callable[[dict[str, Any]], None]
@@ -117,10 +125,10 @@ def run_inline(
     run_dir: str | None = None,
     on_progress: OnProgress | None = None,
 ) -> None:
-    """Run tasks one after another in this process."""
+    """Run tasks one after another in this process (in :func:`start_order`)."""
     set_progress_sink(on_progress)
     try:
-        for task in tasks:
+        for task in start_order(tasks):
             try:
                 result = run_task(task, run_dir)
             except Exception as err:
@@ -139,6 +147,10 @@ def run_local(
 ) -> None:
     """Run tasks on a local process pool of ``workers`` processes (1: in this process).
 
+    A worker that frees up takes the first ready task of :func:`start_order` (longest
+    first); a phase-2 task is ready once every phase-1 task of its suite has finished.
+    Tasks are handed to the pool one per free worker, so a task that becomes ready late
+    (the coin league) does not queue behind short ones submitted earlier.
     After the first failure no new task starts; tasks already running finish
     and are handed to ``on_result``; then the first error is raised.
     """
@@ -147,6 +159,7 @@ def run_local(
         return
     # spawn: workers start clean (no inherited torch threads or pygame state).
     context = multiprocessing.get_context("spawn")
+    start_queue = StartQueue(tasks)
     with _progress_relay(context, on_progress) as queue:
         pool = ProcessPoolExecutor(
             max_workers=min(workers, len(tasks)),
@@ -154,21 +167,30 @@ def run_local(
             initializer=_init_worker,
             initargs=(os.getpid(), queue),
         )
+        running: dict[Future, dict[str, Any]] = {}
+
+        def start_ready() -> None:
+            while len(running) < workers:
+                task = start_queue.pop_ready()
+                if task is None:
+                    return
+                running[pool.submit(run_task, task, run_dir)] = task
+
         try:
-            futures: dict[Future, dict[str, Any]] = {
-                pool.submit(run_task, task, run_dir): task for task in tasks
-            }
             first_error: BaseException | None = None
-            for future in as_completed(futures):
-                if future.cancelled():
-                    continue
-                try:
-                    on_result(future.result())
-                except Exception as err:
-                    if first_error is None:
-                        first_error = err if future.exception() is None else _note_task(err, futures[future])
-                        for other in futures:
-                            other.cancel()  # tasks not started yet
+            start_ready()
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    task = running.pop(future)
+                    try:
+                        on_result(future.result())
+                    except Exception as err:
+                        if first_error is None:
+                            first_error = err if future.exception() is None else _note_task(err, task)
+                    start_queue.finished(task)
+                if first_error is None:
+                    start_ready()
             if first_error is not None:
                 raise first_error
         except BaseException:
@@ -207,10 +229,12 @@ def run_ray(
         )
     try:
         remote = ray.remote(num_cpus=1)(run_task)
-        pending = [remote.remote(task, run_dir) for task in tasks]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            on_result(ray.get(done[0]))
+        ordered = start_order(tasks)
+        for phase in sorted({task_phase(task) for task in ordered}):
+            pending = [remote.remote(task, run_dir) for task in ordered if task_phase(task) == phase]
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                on_result(ray.get(done[0]))
     finally:
         if started_here:
             ray.shutdown()
@@ -226,6 +250,8 @@ def run_tasks(
     on_progress: OnProgress | None = None,
 ) -> None:
     """Run ``tasks`` on ``backend`` ("local" or "ray"), calling ``on_result`` per result.
+
+    Phase-2 tasks run after the phase-1 tasks they follow (module docstring).
 
     ``run_dir``: the folder relative checkpoint paths of tasks refer to.
     ``on_progress(task_key, done, total)``: in-task progress (local backend).

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from lola_agents.bench.backends import BACKENDS, default_workers, run_tasks
-from lola_agents.bench.core import SCALES, SUITES, Task, get_suite, task_id, task_phase
+from lola_agents.bench.core import SCALES, SUITES, Task, estimated_cost, get_suite, task_id
 from lola_agents.bench.progress import RunProgress
 from lola_agents.bench.report import SCHEMA_VERSION, markdown_report, merge_groups, write_figures
 from lola_agents.bench.rundir import (
@@ -244,7 +244,8 @@ def run(
     )
 
     start = time.perf_counter()
-    with RunProgress(len(todo), len(results)) as progress:
+    costs = {Task(**task).key: estimated_cost(task) for task in todo}
+    with RunProgress(len(todo), len(results), costs=costs) as progress:
 
         def on_result(result: dict[str, Any]) -> None:
             save_result(out, result)
@@ -252,17 +253,17 @@ def run(
             progress.task_done(result)
 
         try:
-            # Phase-2 tasks (e.g. the coin league) play what phase-1 tasks trained.
-            for phase in sorted({task_phase(task) for task in todo}):
-                run_tasks(
-                    [task for task in todo if task_phase(task) == phase],
-                    on_result,
-                    args.backend,
-                    workers,
-                    args.address,
-                    run_dir=str(out.resolve()),
-                    on_progress=progress.task_progress,
-                )
+            # Phase-2 tasks (e.g. the coin league) play what phase-1 tasks trained: the backend
+            # starts them after those.
+            run_tasks(
+                todo,
+                on_result,
+                args.backend,
+                workers,
+                args.address,
+                run_dir=str(out.resolve()),
+                on_progress=progress.task_progress,
+            )
         except OutputWriteError:
             raise
         except Exception as err:

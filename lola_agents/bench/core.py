@@ -13,8 +13,10 @@ process-pool worker or a Ray worker) and returns a JSON-ready result:
 (``time.process_time``; one torch thread per task), which a shared machine's load
 does not inflate the way it inflates ``wall_time_s``.
 
-A task whose settings say ``"phase": 2`` runs after every phase-1 task of the run
-has finished (e.g. a league that plays the agents the other tasks trained).
+A task whose settings say ``"phase": 2`` runs after every phase-1 task of its
+suite in the run has finished (e.g. a league that plays the agents the suite's
+other tasks trained). Workers take the longest ready task first, by the suite's
+:attr:`Suite.cost` estimate (:func:`start_order`).
 
 Results of tasks with the same ``suite`` and ``group`` are merged in the
 summary (one row of the report per group).
@@ -32,6 +34,7 @@ import hashlib
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -109,6 +112,9 @@ class Suite:
         reference: the paper's figures, ``{group: {metric: value}}``.
         notes: lines printed under the suite's table (settings, caveats).
         intervals: the report's cells show the mean and its 95% interval (else mean ± std).
+        cost: ``(task) -> float``, the task's estimated CPU seconds on an idle core, so that
+            the longest tasks start first and short ones fill the end; None: unknown
+            (such tasks start after every estimated one, in the suites' order).
     """
 
     name: str
@@ -119,6 +125,7 @@ class Suite:
     reference: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     intervals: bool = False
+    cost: Callable[[Task], float] | None = None
 
 
 SUITES: dict[str, Suite] = {}
@@ -208,11 +215,55 @@ class TrainingClock:
 
 
 def task_phase(task: dict[str, Any]) -> int:
-    """When a task runs: 1 (default) or 2 (after every phase-1 task of the run)."""
+    """When a task runs: 1 (default) or 2 (after every phase-1 task of its suite)."""
     phase = task.get("settings", {}).get("phase", 1)
     if phase not in (1, 2):
         raise ValueError(f"task {task.get('group')!r}: phase must be 1 or 2, got {phase!r}")
     return phase
+
+
+def estimated_cost(task: dict[str, Any]) -> float:
+    """The task's estimated CPU seconds (:attr:`Suite.cost`); 0.0 when its suite has no estimate."""
+    suite = get_suite(task["suite"])
+    return 0.0 if suite.cost is None else float(suite.cost(Task(**task)))
+
+
+def start_order(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``tasks`` in the order to start them: phase 1 before phase 2, then longest first.
+
+    Longest-first (the LPT rule) keeps the workers busy until the end instead of leaving
+    one long task to run alone; the sort is stable, so equal estimates keep their order.
+    """
+    return sorted(tasks, key=lambda task: (task_phase(task), -estimated_cost(task)))
+
+
+class StartQueue:
+    """Tasks waiting to start, longest first, for a pool of workers.
+
+    :meth:`pop_ready` gives the longest task that may start: a phase-1 task, or a
+    phase-2 task once every phase-1 task of its suite has :meth:`finished`. So a
+    suite's phase-2 task (the coin league) starts as soon as it may, before shorter
+    phase-1 tasks of other suites.
+    """
+
+    def __init__(self, tasks: list[dict[str, Any]]) -> None:
+        self.waiting = sorted(tasks, key=lambda task: -estimated_cost(task))
+        self.unfinished_phase1 = Counter(task["suite"] for task in tasks if task_phase(task) == 1)
+
+    def __len__(self) -> int:
+        return len(self.waiting)
+
+    def pop_ready(self) -> dict[str, Any] | None:
+        """The next task to start, removed from the queue; None if none is ready yet."""
+        for index, task in enumerate(self.waiting):
+            if task_phase(task) == 1 or self.unfinished_phase1[task["suite"]] == 0:
+                return self.waiting.pop(index)
+        return None
+
+    def finished(self, task: dict[str, Any]) -> None:
+        """Record that ``task`` (popped earlier) has finished."""
+        if task_phase(task) == 1:
+            self.unfinished_phase1[task["suite"]] -= 1
 
 
 def run_task(task: dict[str, Any], run_dir: str | None = None) -> dict[str, Any]:

@@ -25,6 +25,9 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+UNKNOWN_COST_S = 1.0  # ETA weight of a task whose suite has no cost estimate (about a second)
+
+
 class RunProgress:
     """Shows how far a run is; use as a context manager.
 
@@ -34,6 +37,10 @@ class RunProgress:
         stream: where lines go (default ``sys.stdout``).
         interactive: draw a live bar (default: ``stream`` is a terminal).
         line_interval_s: seconds between in-task lines of one task in a log.
+        costs: estimated CPU seconds of each task to run, by :attr:`Task.key`
+            (:func:`lola_agents.bench.core.estimated_cost`): the ETA weighs finished
+            and remaining tasks by them, since tasks start longest first; a task
+            without an estimate weighs :data:`UNKNOWN_COST_S`. None: all weigh the same.
     """
 
     def __init__(
@@ -43,11 +50,15 @@ class RunProgress:
         stream: IO[str] | None = None,
         interactive: bool | None = None,
         line_interval_s: float = 30.0,
+        costs: dict[str, float] | None = None,
     ) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.todo, self.kept, self.done = todo, kept, 0
         self.line_interval_s = line_interval_s
+        self.costs = {key: max(cost, UNKNOWN_COST_S) for key, cost in (costs or {}).items()}
+        self.total_cost = sum(self.costs.values()) if costs else float(todo)
+        self.done_cost = 0.0
         self.start = time.monotonic()
         self.lock = threading.Lock()
         self.last_line: dict[str, float] = {}
@@ -59,7 +70,6 @@ class RunProgress:
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
-                MofNCompleteColumn,
                 Progress,
                 TextColumn,
                 TimeElapsedColumn,
@@ -69,7 +79,7 @@ class RunProgress:
             self.progress = Progress(
                 TextColumn("[bold]lola-bench[/bold] {task.description}"),
                 BarColumn(),
-                MofNCompleteColumn(),
+                TextColumn("{task.fields[tasks]}"),
                 TimeElapsedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
@@ -77,8 +87,9 @@ class RunProgress:
                 transient=False,
             )
             self.progress.__enter__()
+            # The bar advances by estimated cost, so its ETA weighs long tasks as long.
             self.bar = self.progress.add_task(
-                f"{self.todo} tasks ({self.kept} kept)", total=self.todo
+                f"{self.todo} tasks ({self.kept} kept)", total=self.total_cost, tasks=f"0/{self.todo}"
             )
         return self
 
@@ -87,22 +98,26 @@ class RunProgress:
             self.progress.__exit__(*exc)
 
     def eta(self) -> float | None:
-        """Seconds left if the remaining tasks take as long as the finished ones (None: unknown)."""
-        if self.done == 0:
+        """Seconds left if the remaining tasks take as long per estimated second as the
+        finished ones (per task without ``costs``); None before the first task finishes."""
+        if self.done == 0 or self.done_cost <= 0:
             return None
-        return (time.monotonic() - self.start) / self.done * (self.todo - self.done)
+        return (time.monotonic() - self.start) / self.done_cost * max(self.total_cost - self.done_cost, 0.0)
 
     def task_done(self, result: dict[str, Any]) -> None:
         """One task finished (its result dict)."""
         key = Task(**result["task"]).key
         with self.lock:
             self.done += 1
+            cost = self.costs.get(key, UNKNOWN_COST_S) if self.costs else 1.0
+            self.done_cost += cost
             self.last_line.pop(key, None)
             if self.progress is not None:
                 bar = self.task_bars.pop(key, None)
                 if bar is not None:
                     self.progress.remove_task(bar)
-                self.progress.update(self.bar, advance=1, description=f"done: {result['task']['group']}")
+                self.progress.update(self.bar, advance=cost, description=f"done: {result['task']['group']}",
+                                     tasks=f"{self.done}/{self.todo}")
                 return
             eta = self.eta()
             self.line(
@@ -117,7 +132,7 @@ class RunProgress:
         with self.lock:
             if self.progress is not None:
                 if key not in self.task_bars:
-                    self.task_bars[key] = self.progress.add_task(f"  {key}", total=total)
+                    self.task_bars[key] = self.progress.add_task(f"  {key}", total=total, tasks="")
                 self.progress.update(self.task_bars[key], completed=done, total=total)
                 return
             now = time.monotonic()

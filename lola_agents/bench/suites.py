@@ -61,7 +61,8 @@ def exact_history(
     init_std: float = 1.0,
     seed: int = 0,
 ):
-    """Exact training of ``runs`` runs (``seed`` draws them all; run k is seed k)."""
+    """Exact training of ``runs`` runs (``seed`` draws them all at once, ``[2, runs, d]``:
+    run k of a batch depends on the batch's size, so callers use the size of the exact suite)."""
     from lola_agents.exact import ExactSettings, train
 
     settings = ExactSettings(
@@ -70,11 +71,16 @@ def exact_history(
     return train(game, rule_0, rule_1, settings)
 
 
-def exact_final_probabilities(rule: str, seed: int, updates: int = 200) -> np.ndarray:
-    """player_0's P(cooperate) per state ``[5]`` after exact self-play of ``rule`` on the IPD."""
+def exact_final_probabilities(rule: str, seed: int, updates: int = 200, runs: int = 1) -> np.ndarray:
+    """player_0's P(cooperate) per state ``[5]`` after exact self-play of ``rule`` on the IPD.
+
+    ``runs``: train runs ``0 .. max(runs, seed + 1) - 1`` together, one cached batch for
+    all the seeds of a task; with the exact suite's run count, run ``seed`` is the policy
+    that suite reports for that seed.
+    """
     from lola_agents.metrics import action_0_probabilities
 
-    history = exact_history("ipd", rule, rule, seed + 1, updates)
+    history = exact_history("ipd", rule, rule, max(runs, seed + 1), updates)
     return action_0_probabilities(history.final_params[seed, 0])
 
 
@@ -202,15 +208,16 @@ H2H_AGENTS = ("AllC", "AllD", "TFT", "LOLA-Ex", "NL-Ex")
 H2H_EPISODES = {"tiny": 8, "quick": 64, "paper": 256}
 
 
-def make_matrix_agent(name: str, seed: int, updates: int):
-    """A fixed strategy, or the final policy of an exact learner's IPD self-play run ``seed``."""
+def make_matrix_agent(name: str, seed: int, updates: int, runs: int = 1):
+    """A fixed strategy, or the final policy of an exact learner's IPD self-play run ``seed``
+    (``runs``: :func:`exact_final_probabilities`)."""
     from lola_agents import fixed
     from lola_agents.agents import AGENTS, make_agent
 
     if name in AGENTS and AGENTS[name].kind == "fixed":
         return make_agent(name, "ipd_v0", seed=seed)
     if name.endswith("-Ex"):
-        return fixed.Memory1Agent(exact_final_probabilities(name[:-3], seed, updates), seed=seed)
+        return fixed.Memory1Agent(exact_final_probabilities(name[:-3], seed, updates, runs), seed=seed)
     raise ValueError(f"unknown head-to-head agent {name!r}; known: {list(H2H_AGENTS)}")
 
 
@@ -234,7 +241,8 @@ def _run_h2h(task: Task) -> dict[str, Any]:
     metrics: dict[str, list[float | None]] = {"reward_per_step_0": [], "reward_per_step_1": []}
     for seed in task.seeds:
         agents = [
-            make_matrix_agent(name, seed, task.settings["exact_updates"]) for name in task.agents
+            make_matrix_agent(name, seed, task.settings["exact_updates"], runs=max(task.seeds) + 1)
+            for name in task.agents
         ]
         result = evaluate(
             task.env_id, agents[0], agents[1], episodes=task.settings["episodes"], seed=seed
@@ -252,7 +260,7 @@ register_suite(
         run=_run_h2h,
         headline=("reward_per_step_0", "reward_per_step_1"),
         notes=(
-            "LOLA-Ex / NL-Ex: player_0's memory-1 policy after exact self-play (run = seed); "
+            "LOLA-Ex / NL-Ex: player_0's memory-1 policy after exact self-play (run = seed, the exact suite's runs); "
             "rewards are undiscounted means over the sampled episodes.",
         ),
     )
@@ -292,6 +300,16 @@ def _sampled_tasks(scale: str, seeds: list[int] | None) -> list[Task]:
         for name in SAMPLED_AGENTS
         for seed in seeds
     ]
+
+
+# CPU seconds per game and update on an idle core (quick-scale main job): start order only.
+SAMPLED_COST_PER_GAME_UPDATE = {"NL-PG": 4.5e-5, "LOLA-PG": 1e-4, "IPPO": 5.3e-2}
+
+
+def _sampled_cost(task: Task) -> float:
+    """Estimated CPU seconds of a sampled-IPD task (:attr:`Suite.cost`)."""
+    rate = SAMPLED_COST_PER_GAME_UPDATE.get(task.agents[0], SAMPLED_COST_PER_GAME_UPDATE["LOLA-PG"])
+    return task.settings.get("num_envs", 0) * task.settings.get("updates", 0) * rate
 
 
 # Matrix games of the sampled suite: env id -> (lola_agents.exact payoff name, gamma).
@@ -461,6 +479,7 @@ register_suite(
         description="sampled learners on the IPD: naive PG, LOLA-PG (second-order PG term) and Independent PPO",
         make_tasks=_sampled_tasks,
         run=_run_sampled,
+        cost=_sampled_cost,
         headline=(
             "reward_per_step_0",
             "reward_per_step_1",
@@ -506,13 +525,13 @@ COIN_AGENTS_BY_SCALE = {
 }
 COIN_AGENTS = COIN_AGENTS_BY_SCALE["paper"]
 # Updates per learner. Quick: AdAlign until converged (recorded runs: own-coin crosses 0.8
-# between updates 120 and 160 and is >= 0.99 by 200 in every seed); NL-PG for 100 (recorded:
-# flat at 0.50-0.52 from about update 90 to 250 in every seed, so more buys nothing).
+# between updates 120 and 160 and is >= 0.99 by 170 in every seed); NL-PG for 60 (recorded:
+# 0.50-0.55 at every point of 250 updates in every seed, 0.51-0.54 at 60 and 0.50-0.52 at 250).
 COIN_UPDATES = {
-    "AdAlign": {"tiny": 1, "quick": 200, "paper": 250},
+    "AdAlign": {"tiny": 1, "quick": 170, "paper": 250},
     "LOLA-DiCE-PS": {"tiny": 1, "quick": 250, "paper": 250},
     "LOLA-DiCE": {"tiny": 1, "quick": 250, "paper": 250},
-    "NL-PG": {"tiny": 1, "quick": 100, "paper": 250},
+    "NL-PG": {"tiny": 1, "quick": 60, "paper": 250},
 }
 COIN_GAMES_PER_UPDATE = {"tiny": 16, "quick": 1024, "paper": 1024}
 # Game steps of the PPO baselines (32 games x 50 steps per PPO update).
@@ -577,6 +596,27 @@ def _coin_tasks(scale: str, seeds: list[int] | None) -> list[Task]:
     }
     tasks.append(Task("coin", COIN_LEAGUE_GROUP, "coin_game_v0", ["league", "league"], [0], league))
     return tasks
+
+
+# CPU seconds per game step on an idle core (quick-scale main job): start order only. A step
+# of one game counts once; the league's step is one step of one evaluation game.
+COIN_COST_PER_STEP = {"lola": 1.3e-5, "IPPO": 2.5e-4, "shared PPO": 3.3e-4, "league": 2e-5}
+
+
+def _coin_cost(task: Task) -> float:
+    """Estimated CPU seconds of a coin task (:attr:`Suite.cost`)."""
+    from lola_agents.league import FIXED_LEAGUE_AGENTS
+
+    s = task.settings
+    steps_per_game = s.get("env_options", {}).get("max_cycles", 50)
+    if task.group == COIN_LEAGUE_GROUP:
+        instances = (sum(len(learner["seeds"]) for learner in s["learners"])
+                     + len(FIXED_LEAGUE_AGENTS) * s["fixed_instances"])
+        games = instances * (instances - 1)
+        return games * s["episodes_per_game"] * steps_per_game * COIN_COST_PER_STEP["league"]
+    if "ppo_game_steps" in s:
+        return s["ppo_game_steps"] * COIN_COST_PER_STEP.get(task.agents[0], COIN_COST_PER_STEP["shared PPO"])
+    return s.get("updates", 0) * s.get("num_envs", 0) * steps_per_game * COIN_COST_PER_STEP["lola"]
 
 
 def _train_coin_pair(
@@ -736,15 +776,17 @@ register_suite(
         "trained agent (cross-seed) and the fixed strategies in both seats",
         make_tasks=_coin_tasks,
         run=_run_coin,
+        cost=_coin_cost,
         headline=("own_coin_rate", "reward_per_step_0", "reward_per_step_1", "pickups_per_step"),
         intervals=True,
         notes=(
             "Self-play rows: each pair trained in the run, then evaluated with itself on 1000 fresh 50-step "
             "episodes; cells are mean [95% Student-t interval] over seeds. Own-coin rate = coins picked by "
             "their own colour's agent / all coins picked (both seats).",
-            "Budgets (quick): AdAlign (preset 'adalign': 1024 games x 50 steps per update, MLP) 200 updates, "
-            "where its recorded runs have converged (own-coin >= 0.99); NL-PG (preset 'fast', naive) 100 "
-            "updates, after which its recorded runs stay flat at 0.50-0.52 up to 250; IPPO and shared PPO: "
+            "Budgets (quick): AdAlign (preset 'adalign': 1024 games x 50 steps per update, MLP) 170 updates, "
+            "where its recorded runs have converged (own-coin >= 0.99); NL-PG (preset 'fast', naive) 60 "
+            "updates (its recorded runs stay at 0.50-0.55 in all 250 updates: 0.51-0.54 at 60, 0.50-0.52 at "
+            "250); IPPO and shared PPO: "
             "SB3 defaults except n_steps 50 and batch 400, 32 games, 192k game steps (their own-coin "
             "curves still move at 192k, between 0.48 and 0.64 by seed, so their budget is not cut).",
             "LOLA-DiCE and LOLA-DiCE-PS need about 250 updates (0.5-2 s of CPU each) to mean anything: they "
