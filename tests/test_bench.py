@@ -237,8 +237,9 @@ def test_coin_cost_estimates_put_training_first_and_match_the_recorded_cpu_times
             continue
         task = next(t for t in tasks if t["suite"] == "coin" and t["group"] == group["group"])
         recorded = group["cpu_time_s"] / len(group["seeds"])
-        recorded_updates = group["settings"].get("updates")
-        scale = task["settings"].get("updates", 1) / recorded_updates if recorded_updates else 1.0
+        budget = "updates" if "updates" in task["settings"] else "ppo_game_steps"
+        recorded_budget = group["settings"].get(budget)
+        scale = task["settings"][budget] / recorded_budget if recorded_budget else 1.0
         assert estimated_cost(task) == pytest.approx(recorded * scale, rel=0.35), group["group"]
 
 

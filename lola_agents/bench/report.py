@@ -346,8 +346,8 @@ def _common_axis_figures(groups: list[dict[str, Any]], save: Any, plt: Any) -> N
                     )
                 for color, (flat_label, value) in zip(colors[len(learners) :], flat, strict=True):
                     ax.axhline(value, color=color, ls="--", lw=0.8, label=flat_label)
-                # Budgets that differ 20-fold or more (IPPO's 192k game steps next to AdAlign's
-                # 10M): a log axis keeps every learner's curve readable.
+                # Budgets that differ 20-fold or more (IPPO's 128k game steps next to AdAlign's
+                # 8.7M): a log axis keeps every learner's curve readable.
                 ends = [mean_curve(g["curves"][axis])[-1] for g in learners if g["curves"].get(axis)]
                 if ends and min(ends) > 0 and max(ends) / min(ends) >= 20:
                     ax.set_xscale("log")
