@@ -73,6 +73,14 @@ class PPOConfig:
             ``"coin_cnn"`` (:class:`CoinGameCNN`, for [C, H, W] planes).
         net_arch: hidden layers of the policy and value MLPs (SB3's default).
         seed: seed of the weights, the action sampling and the minibatch order.
+        history: previous observations of the episode the policy sees besides the
+            current one (0: none, SB3's default). The frames are stacked on the first
+            axis as SB3's ``VecFrameStack(channels_order="first")`` stacks them, oldest
+            first and current last (coin planes ``[4, H, W]`` -> ``[4 (history + 1), H, W]``,
+            flat ``[D]`` -> ``[D (history + 1)]``), zeros before the episode's first step:
+            consecutive boards show who moved onto a coin, so a policy with history can
+            react to being robbed. Box observations only (the IPD's already hold the
+            last joint action).
     """
 
     learning_rate: float = 3e-4
@@ -92,10 +100,13 @@ class PPOConfig:
     cnn_channels: int = 20
     seed: int = 0
     device: str = "cpu"
+    history: int = 0
 
     def __post_init__(self) -> None:
         if self.features not in ("flatten", "coin_cnn"):
             raise ValueError(f"features must be 'flatten' or 'coin_cnn', got {self.features!r}")
+        if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 0:
+            raise ValueError(f"history must be an integer >= 0, got {self.history!r}")
         for name in ("n_steps", "batch_size", "n_epochs", "cnn_channels"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
@@ -234,6 +245,30 @@ def _global_numpy_seed(seed: int) -> Iterator[None]:
         np.random.set_state(saved)  # noqa: NPY002
 
 
+def stacked_space(space: gymnasium.Space, history: int) -> gymnasium.Space:
+    """The observation space of a policy that sees ``history`` previous frames besides the
+    current one (:attr:`PPOConfig.history`): ``space`` repeated on its first axis."""
+    if history == 0:
+        return space
+    if not isinstance(space, gymnasium.spaces.Box):
+        raise ValueError(f"PPOConfig.history needs a Box observation space (coin game), got {space}")
+    reps = (history + 1,) + (1,) * (len(space.shape) - 1)
+    return gymnasium.spaces.Box(np.tile(space.low, reps), np.tile(space.high, reps), dtype=space.dtype)
+
+
+def stack_frames(obs: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """Current obs ``[N, *shape]`` and previous frames ``[N, history, *shape]`` (oldest
+    first) -> the policy's input ``[N, shape[0] * (history + 1), *shape[1:]]`` (SB3's
+    ``VecFrameStack`` layout: oldest first, current last)."""
+    frames = torch.cat([previous, obs.unsqueeze(1)], dim=1)
+    return frames.reshape(obs.shape[0], -1, *obs.shape[2:])
+
+
+def next_frames(obs: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """The previous frames of the step after ``obs`` ``[N, *shape]``: ``[N, history, *shape]``."""
+    return torch.cat([previous[:, 1:], obs.unsqueeze(1)], dim=1)
+
+
 class PPOAgent(BaseAgent):
     """One SB3 PPO model behind the rollout Agent protocol.
 
@@ -258,10 +293,12 @@ class PPOAgent(BaseAgent):
         if not isinstance(action_space, gymnasium.spaces.Discrete):
             raise ValueError(f"PPOAgent needs a Discrete action space, got {action_space}")
         self.config = config or PPOConfig()
-        self.observation_space = observation_space
+        self.env_observation_space = observation_space  # one game's observation
+        self.observation_space = stacked_space(observation_space, self.config.history)  # the policy's input
+        self._carry: tuple[torch.Tensor, torch.Tensor] | None = None  # history across batches
         self.action_space = action_space
         self.num_envs = int(num_envs)
-        stub = SpacesVecEnv(self.num_envs, observation_space, action_space)
+        stub = SpacesVecEnv(self.num_envs, self.observation_space, action_space)
         self.model = build_sb3_ppo(self.config, stub, verbose=verbose)
         self._setup_randomness(self.config.seed)
         self.set_log_dir(log_dir, verbose)
@@ -308,14 +345,27 @@ class PPOAgent(BaseAgent):
     def _obs_tensor(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(np.asarray(obs), device=self.model.device)
 
+    def initial_state(self, num_envs: int) -> Any:
+        """The previous frames ``[N, history, *obs_shape]`` (zeros), or None without history."""
+        if self.config.history == 0:
+            return None
+        return torch.zeros(num_envs, self.config.history, *self.env_observation_space.shape)
+
     def act(
         self, obs: np.ndarray, state: Any, episode_starts: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, Any]:
-        """Sample actions from the policy for obs ``[N, *obs_shape]``."""
+        """Sample actions from the policy for obs ``[N, *obs_shape]``; with
+        :attr:`PPOConfig.history` the state is the previous frames of each game."""
         policy = self.model.policy
         policy.set_training_mode(False)
+        obs_tensor = self._obs_tensor(obs)
+        if self.config.history:
+            previous = self.initial_state(len(obs_tensor)) if state is None else state
+            previous = _zero_where(previous, torch.as_tensor(np.asarray(episode_starts), dtype=torch.bool))
+            state = next_frames(obs_tensor.float(), previous)
+            obs_tensor = stack_frames(obs_tensor.float(), previous)
         with torch.no_grad():
-            dist = policy.get_distribution(self._obs_tensor(obs))
+            dist = policy.get_distribution(obs_tensor)
             probs = dist.distribution.probs
             actions = torch.multinomial(probs, 1, generator=self._sampling).squeeze(1)
             log_probs = dist.log_prob(actions)
@@ -341,20 +391,52 @@ class PPOAgent(BaseAgent):
             self.model.rollout_buffer = buffer
         return buffer
 
+    def policy_inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The policy's inputs at each step of ``batch`` and after it: ``(obs, next_obs)``,
+        each ``[T, N, *policy_obs_shape]``: the batch's own without history; with
+        :attr:`PPOConfig.history` the frames stacked exactly as :meth:`act` stacked them.
+
+        A batch whose games continue episodes of the batch this agent learned from
+        last takes their frames from it (``lola_agents.trainer.train`` with
+        ``continue_episodes``); a ValueError says so if the batches do not follow.
+        """
+        if self.config.history == 0:
+            return batch.obs, batch.next_obs
+        obs, starts = batch.obs.float(), batch.episode_starts.bool()
+        continuing = ~starts[0]
+        previous = self.initial_state(batch.num_envs)
+        if bool(continuing.any()):
+            if self._carry is None or self._carry[0].shape != obs[0].shape or not torch.equal(
+                    self._carry[0][continuing], obs[0][continuing]):
+                raise ValueError(
+                    "PPOConfig.history: this batch continues episodes, but its first observations are not "
+                    "where the batch this agent learned from last ended; give it consecutive batches "
+                    "(lola_agents.trainer.train) or batches that start with fresh episodes")
+            previous = self._carry[1].clone()
+        inputs, next_inputs = [], []
+        for t in range(batch.num_steps):
+            previous = _zero_where(previous, starts[t])
+            inputs.append(stack_frames(obs[t], previous))
+            previous = next_frames(obs[t], previous)
+            next_inputs.append(stack_frames(batch.next_obs[t].float(), previous))
+        self._carry = (batch.next_obs[-1].float().clone(), previous)
+        return torch.stack(inputs), torch.stack(next_inputs)
+
     def fill_rollout_buffer(self, batch: Batch) -> RolloutBuffer:
         """Write ``batch`` into the SB3 rollout buffer and compute returns/advantages
         (SB3's GAE), with SB3's time-limit bootstrap at truncations."""
         t, n = batch.num_steps, batch.num_envs
         buffer = self._buffer_for(t, n)
         buffer.reset()
-        obs_flat = batch.obs.reshape(t * n, *batch.obs.shape[2:])
+        obs, next_obs = self.policy_inputs(batch)
+        obs_flat = obs.reshape(t * n, *obs.shape[2:])
         values = self.predict_values(obs_flat).reshape(t, n)
         rewards = batch.rewards.clone()
         # SB3: reward += gamma * V(terminal obs) where the time limit (not the game) ended it.
         timeouts = batch.truncated & ~batch.terminated
         if bool(timeouts.any()):
-            rewards[timeouts] += self.model.gamma * self.predict_values(batch.next_obs[timeouts])
-        buffer.observations[:] = batch.obs.numpy().reshape(buffer.observations.shape)
+            rewards[timeouts] += self.model.gamma * self.predict_values(next_obs[timeouts])
+        buffer.observations[:] = obs.numpy().reshape(buffer.observations.shape)
         buffer.actions[:] = batch.actions.numpy().reshape(buffer.actions.shape)
         buffer.rewards[:] = rewards.numpy()
         buffer.episode_starts[:] = batch.episode_starts.numpy()
@@ -362,7 +444,7 @@ class PPOAgent(BaseAgent):
         buffer.log_probs[:] = batch.log_probs.numpy()
         buffer.pos = t
         buffer.full = True
-        last_values = self.predict_values(batch.next_obs[-1])
+        last_values = self.predict_values(next_obs[-1])
         buffer.compute_returns_and_advantage(last_values=last_values, dones=batch.dones[-1].numpy())
         return buffer
 
@@ -392,7 +474,7 @@ class PPOAgent(BaseAgent):
     def config_json(self) -> dict[str, Any]:
         return {
             "ppo_config": asdict(self.config),
-            "observation_space": space_to_json(self.observation_space),
+            "observation_space": space_to_json(self.env_observation_space),
             "action_space": space_to_json(self.action_space),
             "num_envs": self.num_envs,
             "num_timesteps": int(self.model.num_timesteps),
@@ -433,7 +515,8 @@ class PPOAgent(BaseAgent):
         """A fresh agent from a saved config (keys checked against :data:`CONFIG_KEYS`)."""
         known = {f.name for f in fields(PPOConfig)}
         saved = config["ppo_config"]
-        if not isinstance(saved, dict) or set(saved) != known:
+        # Agents saved before the history option have no "history" (they had none).
+        if not isinstance(saved, dict) or set(saved) not in (known, known - {"history"}):
             got = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
             raise ValueError(f"ppo_config must have exactly the keys {sorted(known)}, got {got}")
         agent = cls(space_from_json(config["observation_space"]), space_from_json(config["action_space"]),
@@ -454,12 +537,26 @@ class PPOAgent(BaseAgent):
         return agent
 
     @classmethod
-    def wrap(cls, model: PPO, config: PPOConfig) -> PPOAgent:
+    def wrap(cls, model: PPO, config: PPOConfig, env_observation_space: gymnasium.Space | None = None) -> PPOAgent:
         """A PPOAgent around an already trained SB3 model (e.g. the shared-policy
-        baseline) so it can play through the rollout interface."""
+        baseline) so it can play through the rollout interface.
+
+        With ``config.history`` the model was trained on SB3's ``VecFrameStack`` of
+        ``history + 1`` frames (``channels_order="first"``); ``env_observation_space``
+        is then one game's observation space, and the agent stacks frames the same way.
+        """
+        if config.history:
+            if env_observation_space is None:
+                raise ValueError("PPOAgent.wrap: config.history > 0 needs env_observation_space (one game's)")
+            expected = stacked_space(env_observation_space, config.history).shape
+            if model.observation_space.shape != expected:
+                raise ValueError(f"PPOAgent.wrap: the model sees {model.observation_space.shape}, but "
+                                 f"{config.history + 1} frames of {env_observation_space.shape} make {expected}")
         agent = cls.__new__(cls)
         agent.config = config
         agent.observation_space = model.observation_space
+        agent.env_observation_space = env_observation_space if config.history else model.observation_space
+        agent._carry = None
         agent.action_space = model.action_space
         agent.num_envs = model.n_envs
         agent.model = model
@@ -470,6 +567,13 @@ class PPOAgent(BaseAgent):
         if getattr(model, "_logger", None) is None:
             model.set_logger(Logger(folder=None, output_formats=[]))
         return agent
+
+
+def _zero_where(frames: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``frames`` ``[N, ...]`` with the rows where ``rows`` (bool ``[N]``) is true set to zero."""
+    if not bool(rows.any()):
+        return frames
+    return frames.masked_fill(rows.reshape(-1, *([1] * (frames.dim() - 1))), 0.0)
 
 
 def agent_seeds(seed: int, count: int = 2) -> list[int]:

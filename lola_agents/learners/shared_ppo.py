@@ -39,6 +39,7 @@ import numpy as np
 import supersuit as ss
 from stable_baselines3.common.logger import Logger, configure
 from stable_baselines3.common.vec_env import VecEnv as SB3VecEnv
+from stable_baselines3.common.vec_env import VecFrameStack
 
 import coin_game_env
 from lola_agents.learners.ppo import PPOAgent, PPOConfig, build_sb3_ppo
@@ -149,7 +150,8 @@ def train_shared_ppo(
     Args:
         total_steps: game steps over all games; SB3 counts agent slots, so it
             runs ``2 * total_steps`` agent steps (the same samples as IPPO's two agents).
-        config: :class:`~lola_agents.learners.ppo.PPOConfig` (``n_steps`` per slot per update).
+        config: :class:`~lola_agents.learners.ppo.PPOConfig` (``n_steps`` per slot per update;
+            ``history`` > 0 trains on SB3's ``VecFrameStack`` of ``history + 1`` frames).
         callback: an SB3 callback for ``learn`` (slot ``2k + i`` of its ``infos`` is agent i of game k).
         env_options: game options; the coin game gets ``egocentric=True`` unless given.
 
@@ -161,6 +163,9 @@ def train_shared_ppo(
     config = PPOConfig(**{**asdict(config or PPOConfig()), "seed": seed})
     options = shared_env_options(env_id, env_options)
     venv = make_supersuit_vec_env(env_id, num_games, **options)
+    game_space = venv.observation_space
+    if config.history:  # SB3's own frame stacking; PPOAgent.act stacks the same way
+        venv = VecFrameStack(venv, n_stack=config.history + 1, channels_order="first")
     model = build_sb3_ppo(config, venv, verbose=verbose)
     if log_dir is None:
         model.set_logger(configure(None, ["stdout"]) if verbose else Logger(None, []))
@@ -170,7 +175,7 @@ def train_shared_ppo(
     agent_steps = 2 * int(total_steps)
     model.learn(total_timesteps=agent_steps, progress_bar=progress_bar, callback=callback)
     seconds = time.time() - start
-    return PPOAgent.wrap(model, config), {
+    return PPOAgent.wrap(model, config, env_observation_space=game_space), {
         "env_options": options,
         "seconds": seconds,
         "agent_steps": int(model.num_timesteps),
