@@ -148,3 +148,20 @@ def test_a_tiny_experiment_runs_end_to_end_and_ships(tmp_path) -> None:
         ship_checkpoint(saved, "adalign-test", shipped_dir=tmp_path / "shipped")
     with pytest.raises(ValueError, match="missing"):
         ship_checkpoint(tmp_path, "empty", shipped_dir=tmp_path / "shipped")
+
+
+def test_coin_pair_self_play_against_past_selves_trains_one_learner_and_returns_its_policy_twice(tmp_path) -> None:
+    import torch
+
+    from lola_agents.bench.studies import train_coin_pair
+
+    settings = {"preset": "fast", "updates": 3, "num_envs": 16, "overrides": {"mlp_history": 2},
+                "population": {"past_self_share": 1.0, "past_self_every": 1, "past_self_draws": 4}}
+    agents, curves, _, _ = train_coin_pair(["aa", "aa"], 0, settings, log_dir=str(tmp_path / "run"))
+    learner, copy = agents
+    assert learner.updates == 3 and copy.updates == 0  # only the seat-0 learner learned
+    weights = learner.policy.state_dict()
+    assert all(torch.equal(v, copy.policy.state_dict()[k]) for k, v in weights.items())
+    assert len(curves.values["own_coin_rate"]) == 3 and (tmp_path / "run" / "progress.csv").exists()
+    with pytest.raises(ValueError, match="one coin-game learner kind in both seats"):
+        train_coin_pair(["aa", "nl"], 0, settings)

@@ -264,21 +264,32 @@ def coin_pair_metrics(evaluation: dict[str, Any], kinds: list[str]) -> dict[str,
 
 
 def train_coin_pair(
-    kinds: list[str], seed: int, s: dict[str, Any]
+    kinds: list[str], seed: int, s: dict[str, Any], **train_options: Any
 ) -> tuple[list[Any], CoinCurves, dict[str, Any], float]:
     """Train a coin-game pair of agent ``kinds`` (seat 0, seat 1) as a ``coin_pair`` config says.
 
     ``s``: ``preset``, ``updates``, ``num_envs``, optional ``overrides`` of the learner
     config and ``population`` (``greedy_fraction``, ``no_shaping_vs_greedy``,
-    ``past_self_fraction``, ``past_self_every``, ``past_self_size``). Agent seeds are
+    ``past_self_fraction``, ``past_self_every``, ``past_self_size``; or the anchors'
+    self-play against a replay buffer of past selves, :func:`lola_agents.population.
+    self_play_with_past_selves`: ``past_self_share``, ``past_self_every`` (10),
+    ``past_self_size`` (10,000), ``past_self_draws`` (one per game)). With
+    ``past_self_share`` the seat-0 learner is the only one that learns, and the pair
+    returned is that learner and a copy of its policy in seat 1. Agent seeds are
     ``agent_seed(seed, seat)``; stand-ins draw from
     ``derive_seed(seed, Stream.STAND_IN)`` (:mod:`lola_agents.seeding`).
+    ``train_options`` go to :func:`lola_agents.trainer.train` (``log_dir``,
+    ``checkpoint_every``, ``resume``: a long run that can stop and resume).
     Returns (agents, their curves, the env options, training seconds).
     """
     import torch
 
     from lola_agents.coin_lola import preset
-    from lola_agents.population import with_greedy_stand_ins, with_past_self_stand_ins
+    from lola_agents.population import (
+        self_play_with_past_selves,
+        with_greedy_stand_ins,
+        with_past_self_stand_ins,
+    )
     from lola_agents.trainer import train
 
     torch.set_num_threads(int(s.get("threads", 1)))
@@ -291,7 +302,14 @@ def train_coin_pair(
         for i, k in enumerate(kinds)
     ]
     population = s.get("population", {})
-    if population.get("past_self_fraction"):
+    if population.get("past_self_share"):
+        if kinds[0] != kinds[1] or kinds[0] not in COIN_LEARNER_KINDS:
+            raise ValueError(f"self-play against past selves needs one coin-game learner kind in both seats, got {kinds}")
+        players = self_play_with_past_selves(
+            agents[0], num_envs, population["past_self_share"], population.get("past_self_every", 10),
+            population.get("past_self_size", 10_000), seed=derive_seed(seed, Stream.STAND_IN),
+            draws=population.get("past_self_draws"))
+    elif population.get("past_self_fraction"):
         if any(k not in COIN_LEARNER_KINDS for k in kinds):
             raise ValueError(f"past selves need two coin-game learners, got {kinds}")
         players = with_past_self_stand_ins(
@@ -324,7 +342,11 @@ def train_coin_pair(
         progress=False,
         env_options=env_options,
         on_update=curves.trainer_row,
+        **train_options,
     )
+    if population.get("past_self_share"):
+        # seat 1 plays the learner's final policy
+        agents[1].set_policy_weights({k: v.detach().clone() for k, v in agents[0].policy.state_dict().items()})
     return agents, curves, env_options, time.perf_counter() - curves.start
 
 
