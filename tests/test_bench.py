@@ -240,7 +240,8 @@ def test_coin_cost_estimates_put_training_first_and_match_the_recorded_cpu_times
         budget = "updates" if "updates" in task["settings"] else "ppo_game_steps"
         recorded_budget = group["settings"].get(budget)
         scale = task["settings"][budget] / recorded_budget if recorded_budget else 1.0
-        assert estimated_cost(task) == pytest.approx(recorded * scale, rel=0.35), group["group"]
+        # start order only: within a factor of 2 (a shared machine's speed varies 1.5x run to run)
+        assert 0.5 <= estimated_cost(task) / (recorded * scale) <= 2.0, group["group"]
 
 
 def test_head_to_head_plays_the_policies_the_exact_suite_reports():
