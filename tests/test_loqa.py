@@ -288,7 +288,12 @@ def _tiny_run(tmp_path, updates: int = 2):
 
 
 def test_evaluation_loads_the_learner_of_seat_0_and_plays_the_league_protocol(tmp_path) -> None:
-    from lola_agents.learners.loqa_eval import evaluate_loqa, load_learner, loqa_markdown
+    from lola_agents.learners.loqa_eval import (
+        evaluate_loqa,
+        load_learner,
+        loqa_markdown,
+        thinned_curve,
+    )
 
     setting, trained = _tiny_run(tmp_path)
     learner, info = load_learner(tmp_path / "run", setting)
@@ -316,6 +321,10 @@ def test_evaluation_loads_the_learner_of_seat_0_and_plays_the_league_protocol(tm
     assert ad["cells"]["always-defect"]["LOQA"]["reward_per_step"]["mean"] > 0
     assert ad["cells"]["LOQA"]["always-defect"]["reward_per_step"]["mean"] < 0
     assert "| custom seed 3 | 2 |" in loqa_markdown(result)
+    curve = thinned_curve(tmp_path / "run", every=1)
+    assert curve["update"] == [1.0, 2.0] and curve["env_steps"] == [4.0 * STEPS, 8.0 * STEPS]
+    assert curve["own_coin_rate"] == [round(r["agent0/own_coin_rate"], 4) for r in trained.history]
+    assert thinned_curve(tmp_path / "run", every=50)["update"] == [2.0]
 
     again = evaluate_loqa([tmp_path / "run"], episodes=9, blocks=3, seed=5, max_cycles=8, setting=setting)
     other = evaluate_loqa([tmp_path / "run"], episodes=9, blocks=3, seed=6, max_cycles=8, setting=setting)
@@ -352,3 +361,28 @@ def test_the_bench_experiment_trains_and_evaluates_loqa_at_tiny_scale(tmp_path) 
     # tiny: 16 games x 50 steps, one update; the curve keeps the last update
     assert group["curves"]["env_steps"] == [[800]] and group["curves"]["update"] == [[1]]
     assert (out / "checkpoints" / "loqa" / "coin-loqa-cpu-seed0" / "training" / "checkpoint.pt").exists()
+
+
+def test_evaluation_command_writes_the_curve_the_run_info_and_both_protocols(tmp_path, capsys) -> None:
+    import json
+
+    from lola_agents.learners.loqa_eval import main, thinned_curve
+
+    _tiny_run(tmp_path)
+    (tmp_path / "info.json").write_text('{"cpu_s_per_update": 0.7}')
+    with pytest.raises(ValueError, match="matches no preset"):  # the tiny run is no preset's
+        main([str(tmp_path / "run"), "--episodes", "4", "--blocks", "2"])
+    # A run of the cpu preset's batch is found by its games and steps: write one at 1 update.
+    from lola_agents.learners.loqa import train_loqa as train
+
+    train("cpu", seed=0, updates=1, progress=False, log_dir=tmp_path / "cpu", checkpoint_every=1)
+    main([str(tmp_path / "cpu"), "--episodes", "4", "--blocks", "2", "--max-cycles", "6", "12",
+          "--curve", str(tmp_path / "cpu"), "--run-info", str(tmp_path / "info.json"),
+          "--json", str(tmp_path / "out.json")])
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["run"] == {"cpu_s_per_update": 0.7}
+    assert record["curve"] == thinned_curve(tmp_path / "cpu")
+    assert sorted(record["evaluation"]) == ["12", "6"]
+    assert record["evaluation"]["12"]["protocol"]["env_options"]["max_cycles"] == 12
+    assert record["evaluation"]["6"]["runs"][0]["preset"] == "cpu"
+    assert "| cpu seed 0 | 1 |" in capsys.readouterr().out

@@ -25,8 +25,8 @@ with a Student-t 95% interval (:func:`lola_agents.metrics.describe`): evaluation
 one trained agent, not the spread over training seeds. With several checkpoints the
 league cells give the mean and interval over them (training seeds).
 
-    python -m lola_agents.learners.loqa_eval runs/loqa-cpu-seed0/checkpoint.pt --max-cycles 50 150 \
-        --json results.json
+    python -m lola_agents.learners.loqa_eval runs/loqa-cpu-seed0 --max-cycles 50 150 \
+        --curve runs/loqa-cpu-seed0 --json results.json
 """
 
 from __future__ import annotations
@@ -230,6 +230,39 @@ def evaluate_loqa(checkpoints: Sequence[str | Path], episodes: int = 1000, block
         }
 
 
+# Columns of a run's progress.csv kept in its thinned curve (name in the curve: column).
+CURVE_COLUMNS = {
+    "update": "update",
+    "env_steps": "env_steps",
+    "wall_time_s": "wall_time_s",
+    "own_coin_rate": "agent0/own_coin_rate",
+    "reward_per_step_0": "reward_0",
+    "reward_per_step_1": "reward_1",
+    "entropy": "agent0/entropy",
+}
+
+
+def thinned_curve(log_dir: str | Path, every: int = 50, digits: int = 4) -> dict[str, list[float]]:
+    """The training curve of a LOQA run (its ``progress.csv``: one row per update, the
+    training batches against past selves) at every ``every``-th update and the last one,
+    rounded to ``digits`` decimals: ``{name: [value per kept update]}`` for the names of
+    :data:`CURVE_COLUMNS` (own-coin rate of both seats, rewards per step of the learner (0)
+    and its past selves (1), the policy's entropy in nats, wall seconds since the start)."""
+    import csv
+
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be an integer >= 1, got {every!r}")
+    with open(Path(log_dir) / "progress.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{log_dir}/progress.csv has no updates")
+    missing = sorted(set(CURVE_COLUMNS.values()) - set(rows[0]))
+    if missing:
+        raise ValueError(f"{log_dir}/progress.csv lacks the column(s) {missing}")
+    kept = [row for k, row in enumerate(rows, 1) if k % every == 0 or k == len(rows)]
+    return {name: [round(float(row[column]), digits) for row in kept] for name, column in CURVE_COLUMNS.items()}
+
+
 def _fmt(stats: dict[str, Any] | None, digits: int = 3) -> str:
     if not stats or stats.get("mean") is None:
         return "n/a"
@@ -269,8 +302,9 @@ def loqa_markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m lola_agents.learners.loqa_eval CHECKPOINT [...]``: print the tables
-    (one per ``--max-cycles``) and optionally write the JSON."""
+    """``python -m lola_agents.learners.loqa_eval CHECKPOINT [...]``: print the tables (one
+    per ``--max-cycles``); ``--json FILE`` writes ``{"run": --run-info, "curve":
+    thinned_curve(--curve), "evaluation": {max_cycles: evaluate_loqa(...)}}``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -281,15 +315,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default=None, choices=sorted(PRESETS), help="default: from the run's batch")
     parser.add_argument("--max-cycles", type=int, nargs="+", default=[50])
     parser.add_argument("--export-to", default=None, help="keep the exported agent folders here")
-    parser.add_argument("--json", default=None, help="write {max_cycles: result} here")
+    parser.add_argument("--json", default=None, help="write the figures here")
+    parser.add_argument("--curve", default=None, help="a run's log dir: its thinned curve goes into --json")
+    parser.add_argument("--curve-every", type=int, default=50)
+    parser.add_argument("--run-info", default=None, help="a JSON file of the run's cost (seconds, memory, load)")
     args = parser.parse_args(argv)
-    results = {}
+    record: dict[str, Any] = {
+        "run": json.loads(Path(args.run_info).read_text()) if args.run_info else None,
+        "curve": thinned_curve(args.curve, args.curve_every) if args.curve else None,
+        "evaluation": {},
+    }
     for steps in args.max_cycles:
-        results[str(steps)] = evaluate_loqa(args.checkpoints, args.episodes, args.blocks, args.seed, steps,
-                                            export_to=args.export_to, setting=args.preset)
-        print(loqa_markdown(results[str(steps)]))
+        result = evaluate_loqa(args.checkpoints, args.episodes, args.blocks, args.seed, steps,
+                               export_to=args.export_to, setting=args.preset)
+        record["evaluation"][str(steps)] = result
+        print(loqa_markdown(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":
