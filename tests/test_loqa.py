@@ -373,9 +373,7 @@ def test_evaluation_command_writes_the_curve_the_run_info_and_both_protocols(tmp
     with pytest.raises(ValueError, match="matches no preset"):  # the tiny run is no preset's
         main([str(tmp_path / "run"), "--episodes", "4", "--blocks", "2"])
     # A run of the cpu preset's batch is found by its games and steps: write one at 1 update.
-    from lola_agents.learners.loqa import train_loqa as train
-
-    train("cpu", seed=0, updates=1, progress=False, log_dir=tmp_path / "cpu", checkpoint_every=1)
+    train_loqa("cpu", seed=0, updates=1, progress=False, log_dir=tmp_path / "cpu", checkpoint_every=1)
     main([str(tmp_path / "cpu"), "--episodes", "4", "--blocks", "2", "--max-cycles", "6", "12",
           "--curve", str(tmp_path / "cpu"), "--run-info", str(tmp_path / "info.json"),
           "--json", str(tmp_path / "out.json")])
