@@ -383,4 +383,9 @@ def test_evaluation_command_writes_the_curve_the_run_info_and_both_protocols(tmp
     assert sorted(record["evaluation"]) == ["12", "6"]
     assert record["evaluation"]["12"]["protocol"]["env_options"]["max_cycles"] == 12
     assert record["evaluation"]["6"]["runs"][0]["preset"] == "cpu"
+    # compact: means and intervals only; the learner's row of the league cells
+    assert "per_seed" not in (tmp_path / "out.json").read_text()
+    assert list(record["evaluation"]["6"]["vs_always_defect"]["cells"]) == ["LOQA"]
+    stats = record["evaluation"]["6"]["self_play"][0]["seat_0"]["reward_per_step"]
+    assert set(stats) == {"mean", "ci95", "n"} and stats["n"] == 2
     assert "| cpu seed 0 | 1 |" in capsys.readouterr().out

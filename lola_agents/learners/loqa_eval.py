@@ -263,6 +263,23 @@ def thinned_curve(log_dir: str | Path, every: int = 50, digits: int = 4) -> dict
     return {name: [round(float(row[column]), digits) for row in kept] for name, column in CURVE_COLUMNS.items()}
 
 
+def compact(value: Any, digits: int = 4) -> Any:
+    """``value`` (an :func:`evaluate_loqa` result) for a small record: each ``describe`` dict
+    becomes ``{"mean", "ci95", "n"}`` rounded to ``digits`` decimals (its per-game values
+    and std dropped), and the other floats are rounded."""
+    if isinstance(value, dict):
+        if {"mean", "ci95", "per_seed"} <= set(value):
+            ci = value["ci95"]
+            return {"mean": compact(value["mean"], digits), "ci95": None if ci is None else compact(ci, digits),
+                    "n": value["n"]}
+        return {k: compact(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compact(v, digits) for v in value]
+    if isinstance(value, float):
+        return round(value, digits)
+    return value
+
+
 def _fmt(stats: dict[str, Any] | None, digits: int = 3) -> str:
     if not stats or stats.get("mean") is None:
         return "n/a"
@@ -304,7 +321,7 @@ def loqa_markdown(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """``python -m lola_agents.learners.loqa_eval CHECKPOINT [...]``: print the tables (one
     per ``--max-cycles``); ``--json FILE`` writes ``{"run": --run-info, "curve":
-    thinned_curve(--curve), "evaluation": {max_cycles: evaluate_loqa(...)}}``."""
+    thinned_curve(--curve), "evaluation": {max_cycles: compact(evaluate_loqa(...))}}``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -328,7 +345,9 @@ def main(argv: list[str] | None = None) -> None:
     for steps in args.max_cycles:
         result = evaluate_loqa(args.checkpoints, args.episodes, args.blocks, args.seed, steps,
                                export_to=args.export_to, setting=args.preset)
-        record["evaluation"][str(steps)] = result
+        cells = result["vs_always_defect"]["cells"]
+        cells.pop("always-defect")  # the learner's row holds both sides' rewards
+        record["evaluation"][str(steps)] = compact(result)
         print(loqa_markdown(result))
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
