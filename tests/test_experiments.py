@@ -27,6 +27,7 @@ KNOWN_AGENTS = {
     "sampled_ipd": set(SAMPLED_LEARNERS),
     "ppo_baselines": {"IPPO", "PPO", "TFT", "AllD", "shared PPO"},
     "coin_reference": set(_coin_reference_agents()),
+    "loqa": {"LOQA", "past selves"},
 }
 GAMES = {"ipd_v0", "imp_v0", "coin_game_v0", "tandem"}
 
@@ -40,6 +41,7 @@ def test_the_recorded_studies_are_all_configs() -> None:
         "exact",
         "sampled_ipd",
         "ppo_baselines",
+        "loqa",
     }
     # coin.toml: the 52 recorded pairings; om.toml adds the opponent-model studies
     assert sum(e.suite == "coin_pair" and e.source == "coin.toml" for e in EXPERIMENTS.values()) == 52
@@ -48,6 +50,7 @@ def test_the_recorded_studies_are_all_configs() -> None:
     assert len(EXPERIMENTS["exact-learners"].pairs) == 36
     assert EXPERIMENTS["exact-learners"].games == ("ipd_v0", "imp_v0")
     assert EXPERIMENTS["coin-aa-aa"].seeds == (0, 1, 2, 3, 4)
+    assert {name for name, e in EXPERIMENTS.items() if e.source == "loqa.toml"} == {"coin-loqa-cpu", "coin-loqa-paper"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))

@@ -275,3 +275,117 @@ def test_gru_network_is_torch_gru_cell_and_acting_steps_match_the_sequence() -> 
     for t in range(7):
         out, state = net.step(obs[t], state, starts[t])
         torch.testing.assert_close(out, sequence[t])
+
+
+# --------------------------------------------------------------------------- evaluation of a trained run
+def _tiny_run(tmp_path, updates: int = 2):
+    from lola_agents.learners.loqa import LOQAPreset
+
+    setting = LOQAPreset(num_envs=4, max_cycles=STEPS, updates=updates, agent=LOQAConfig(**TINY),
+                         past_self_every=1, past_self_size=3, past_self_draws=2)
+    result = train_loqa(setting, seed=3, progress=False, log_dir=tmp_path / "run", checkpoint_every=1)
+    return setting, result
+
+
+def test_evaluation_loads_the_learner_of_seat_0_and_plays_the_league_protocol(tmp_path) -> None:
+    from lola_agents.learners.loqa_eval import (
+        evaluate_loqa,
+        load_learner,
+        loqa_markdown,
+        thinned_curve,
+    )
+
+    setting, trained = _tiny_run(tmp_path)
+    learner, info = load_learner(tmp_path / "run", setting)
+    assert info == {"updates": 2, "seed": 3, "preset": "custom", "env_options": setting.env_kwargs()}
+    assert learner.updates == 2
+    for name, tensor in trained.agents[0].policy.state_dict().items():
+        assert torch.equal(tensor, learner.policy.state_dict()[name]), name
+
+    result = evaluate_loqa([tmp_path / "run"], episodes=9, blocks=3, seed=5, max_cycles=8,
+                           export_to=tmp_path / "agents", setting=setting)
+    assert result["protocol"]["env_options"] == {"max_cycles": 8, "grid_size": 3, "stay_action": False}
+    assert (tmp_path / "agents" / "seed0" / "player_1" / "config.json").exists()
+    (sp,) = result["self_play"]
+    assert sp["games"] == 3 and sp["episodes"] == 9
+    for seat in ("seat_0", "seat_1"):
+        stats = sp[seat]["reward_per_step"]
+        assert stats["n"] == 3 and stats["ci95"][0] <= stats["mean"] <= stats["ci95"][1]
+    ad = result["vs_always_defect"]
+    (mine,) = ad["per_instance"]
+    assert mine["games_per_seat"] == 3 and ad["episodes_per_game"] == 3
+    # A 2-update learner moves almost at random: always-defect takes its coins, so its side
+    # loses in both seats while always-defect's side gains. A swapped seat would flip a sign.
+    for seat in ("seat_0", "seat_1"):
+        assert mine[seat]["reward_per_step"]["mean"] < 0, seat
+    assert ad["cells"]["always-defect"]["LOQA"]["reward_per_step"]["mean"] > 0
+    assert ad["cells"]["LOQA"]["always-defect"]["reward_per_step"]["mean"] < 0
+    assert "| custom seed 3 | 2 |" in loqa_markdown(result)
+    curve = thinned_curve(tmp_path / "run", every=1)
+    assert curve["update"] == [1.0, 2.0] and curve["env_steps"] == [4.0 * STEPS, 8.0 * STEPS]
+    assert curve["own_coin_rate"] == [round(r["agent0/own_coin_rate"], 4) for r in trained.history]
+    assert thinned_curve(tmp_path / "run", every=50)["update"] == [2.0]
+
+    again = evaluate_loqa([tmp_path / "run"], episodes=9, blocks=3, seed=5, max_cycles=8, setting=setting)
+    other = evaluate_loqa([tmp_path / "run"], episodes=9, blocks=3, seed=6, max_cycles=8, setting=setting)
+    assert again["self_play"] == result["self_play"] and again["vs_always_defect"] == result["vs_always_defect"]
+    assert other["self_play"] != result["self_play"]
+
+
+def test_evaluation_refuses_bad_arguments_by_name(tmp_path) -> None:
+    from lola_agents.learners.loqa_eval import evaluate_loqa, load_learner
+
+    setting, _ = _tiny_run(tmp_path, updates=1)
+    with pytest.raises(ValueError, match="matches no preset"):
+        load_learner(tmp_path / "run")
+    with pytest.raises(ValueError, match="unknown LOQA preset 'big'"):
+        load_learner(tmp_path / "run", "big")
+    with pytest.raises(ValueError, match="blocks must be an integer >= 2"):
+        evaluate_loqa([tmp_path / "run"], blocks=1, setting=setting)
+    with pytest.raises(ValueError, match="at least one checkpoint"):
+        evaluate_loqa([])
+
+
+def test_the_bench_experiment_trains_and_evaluates_loqa_at_tiny_scale(tmp_path) -> None:
+    import json
+
+    from lola_agents.bench.cli import main
+
+    out = tmp_path / "bench"
+    assert main(["--experiment", "coin-loqa-cpu", "--scale", "tiny", "--workers", "1", "--out", str(out)]) == 0
+    (group,) = json.loads((out / "summary.json").read_text())["groups"]
+    metrics = group["metrics"]
+    assert metrics["updates"]["per_seed"] == [1]
+    for key in ("own_coin_rate", "reward_per_step_0", "vs_always_defect_0", "vs_always_defect_1"):
+        assert metrics[key]["per_seed"][0] is not None, key
+    # tiny: 16 games x 50 steps, one update; the curve keeps the last update
+    assert group["curves"]["env_steps"] == [[800]] and group["curves"]["update"] == [[1]]
+    assert (out / "checkpoints" / "loqa" / "coin-loqa-cpu-seed0" / "training" / "checkpoint.pt").exists()
+
+
+def test_evaluation_command_writes_the_curve_the_run_info_and_both_protocols(tmp_path, capsys) -> None:
+    import json
+
+    from lola_agents.learners.loqa_eval import main, thinned_curve
+
+    _tiny_run(tmp_path)
+    (tmp_path / "info.json").write_text('{"cpu_s_per_update": 0.7}')
+    with pytest.raises(ValueError, match="matches no preset"):  # the tiny run is no preset's
+        main([str(tmp_path / "run"), "--episodes", "4", "--blocks", "2"])
+    # A run of the cpu preset's batch is found by its games and steps: write one at 1 update.
+    train_loqa("cpu", seed=0, updates=1, progress=False, log_dir=tmp_path / "cpu", checkpoint_every=1)
+    main([str(tmp_path / "cpu"), "--episodes", "4", "--blocks", "2", "--max-cycles", "6", "12",
+          "--curve", str(tmp_path / "cpu"), "--run-info", str(tmp_path / "info.json"),
+          "--json", str(tmp_path / "out.json")])
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["run"] == {"cpu_s_per_update": 0.7}
+    assert record["curve"] == thinned_curve(tmp_path / "cpu")
+    assert sorted(record["evaluation"]) == ["12", "6"]
+    assert record["evaluation"]["12"]["protocol"]["env_options"]["max_cycles"] == 12
+    assert record["evaluation"]["6"]["runs"][0]["preset"] == "cpu"
+    # compact: means and intervals only; the learner's row of the league cells
+    assert "per_seed" not in (tmp_path / "out.json").read_text()
+    assert list(record["evaluation"]["6"]["vs_always_defect"]["cells"]) == ["LOQA"]
+    stats = record["evaluation"]["6"]["self_play"][0]["seat_0"]["reward_per_step"]
+    assert set(stats) == {"mean", "ci95", "n"} and stats["n"] == 2
+    assert "| cpu seed 0 | 1 |" in capsys.readouterr().out

@@ -52,6 +52,7 @@ TINY_SETTINGS: dict[str, dict[str, Any]] = {
     "coin_pair": {"updates": 1, "num_envs": 8, "eval_episodes": 4},
     "coin_cross_play": {"updates": 1, "num_envs": 8, "eval_episodes": 4},
     "coin_reference": {"eval_episodes": 4},
+    "loqa": {"updates": 1, "num_envs": 16, "eval_episodes": 4, "eval_blocks": 2, "eval_max_cycles": [10]},
     "ppo_baselines": {
         "updates": 1,
         "num_envs": 2,
