@@ -240,6 +240,21 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else math.nan
 
 
+# The counts of a seat record (:func:`_seat_record`) that pool across games.
+SEAT_COUNTS = ("own_pickups", "pickups", "takes_after_theft", "steps_after_theft", "takes_otherwise", "steps_otherwise")
+
+
+def seat_rates(counts: dict[str, Any]) -> dict[str, float]:
+    """The rates of a seat record's counts (one game's, or several games' summed):
+    ``own_coin_rate``, ``takes_other_coin_after_theft``, ``takes_other_coin_otherwise``
+    (NaN where nothing was counted)."""
+    return {
+        "own_coin_rate": _ratio(counts["own_pickups"], counts["pickups"]),
+        "takes_other_coin_after_theft": _ratio(counts["takes_after_theft"], counts["steps_after_theft"]),
+        "takes_other_coin_otherwise": _ratio(counts["takes_otherwise"], counts["steps_otherwise"]),
+    }
+
+
 def league_cells(games: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Every cell of the table from the games of :func:`play_league` (its docstring:
     per row instance, its games in both seats pooled; then describe() over instances)."""
@@ -247,12 +262,11 @@ def league_cells(games: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[
 
     def add(row: str, column: str, instance: int, mine: dict[str, Any], theirs: dict[str, Any]) -> None:
         bucket = pooled.setdefault((row, column, instance), {"rewards": [], "opponent_rewards": [],
-                                                              "sums": [0, 0, 0, 0, 0, 0]})
+                                                              "sums": dict.fromkeys(SEAT_COUNTS, 0)})
         bucket["rewards"].append(mine["reward_per_step"])
         bucket["opponent_rewards"].append(theirs["reward_per_step"])
-        for k, key in enumerate(("own_pickups", "pickups", "takes_after_theft", "steps_after_theft",
-                                 "takes_otherwise", "steps_otherwise")):
-            bucket["sums"][k] += mine[key]
+        for key in SEAT_COUNTS:
+            bucket["sums"][key] += mine[key]
 
     for game in games:
         i, j = game["instances"]
@@ -265,12 +279,11 @@ def league_cells(games: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[
         if not buckets:
             cells.setdefault(row, {})[column] = {**dict.fromkeys(CELL_METRICS), "games": 0}
             continue
+        rates = [seat_rates(b["sums"]) for b in buckets]
         per_instance = {
             "reward_per_step": [float(np.mean(b["rewards"])) for b in buckets],
             "opponent_reward_per_step": [float(np.mean(b["opponent_rewards"])) for b in buckets],
-            "own_coin_rate": [_ratio(b["sums"][0], b["sums"][1]) for b in buckets],
-            "takes_other_coin_after_theft": [_ratio(b["sums"][2], b["sums"][3]) for b in buckets],
-            "takes_other_coin_otherwise": [_ratio(b["sums"][4], b["sums"][5]) for b in buckets],
+            **{name: [r[name] for r in rates] for name in rates[0]},
         }
         cell: dict[str, Any] = {name: describe(values) for name, values in per_instance.items()}
         cell["instances"] = instances

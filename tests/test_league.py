@@ -131,3 +131,13 @@ def test_bad_league_input_is_named() -> None:
         LeagueEntry("x", lambda i, s: OwnCoinAgent(), instances=0)
     with pytest.raises(RuntimeError, match="seat"):
         EgocentricSeat(OwnCoinAgent(egocentric=True)).act(np.zeros((1, 4, 3, 3)), None, np.zeros(1, bool))
+
+
+def test_seat_rates_of_counts_by_hand():
+    from lola_agents.league import seat_rates
+
+    counts = {"own_pickups": 3, "pickups": 4, "takes_after_theft": 1, "steps_after_theft": 5,
+              "takes_otherwise": 0, "steps_otherwise": 0}
+    rates = seat_rates(counts)
+    assert rates["own_coin_rate"] == 0.75 and rates["takes_other_coin_after_theft"] == 0.2
+    assert math.isnan(rates["takes_other_coin_otherwise"])  # nothing counted

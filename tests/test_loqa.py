@@ -389,3 +389,22 @@ def test_evaluation_command_writes_the_curve_the_run_info_and_both_protocols(tmp
     stats = record["evaluation"]["6"]["self_play"][0]["seat_0"]["reward_per_step"]
     assert set(stats) == {"mean", "ci95", "n"} and stats["n"] == 2
     assert "| cpu seed 0 | 1 |" in capsys.readouterr().out
+
+
+def test_the_protocol_evaluates_pair_folders_of_any_learner(tmp_path, capsys):
+    import json
+
+    from lola_agents.bench.studies import train_coin_pair
+    from lola_agents.learners.loqa_eval import main
+
+    agents, _, env_options, _ = train_coin_pair(["aa", "aa"], 0, {"preset": "fast", "updates": 1, "num_envs": 8})
+    for seat, agent in enumerate(agents):
+        agent.save(tmp_path / f"player_{seat}")
+    (tmp_path / "env_options.json").write_text(json.dumps(env_options))
+    main(["--pairs", str(tmp_path), "--episodes", "8", "--blocks", "2", "--json", str(tmp_path / "r.json")])
+    assert f"| {tmp_path} |" in capsys.readouterr().out
+    record = json.loads((tmp_path / "r.json").read_text())["evaluation"]["50"]
+    seat_0 = record["vs_always_defect"]["per_instance"][0]["seat_0"]
+    assert seat_0["reward_per_step"]["n"] == 2 and record["self_play"][0]["games"] == 2
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--pairs", str(tmp_path)])

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lola_agents.league import checkpoint_entry, fixed_entries, play_league
+from lola_agents.league import checkpoint_entry, fixed_entries, play_league, seat_rates
 from lola_agents.learners.loqa import PRESETS, LOQAAgent, LOQAPreset
 from lola_agents.metrics import describe
 
@@ -149,33 +149,25 @@ def self_play(folder: Path, episodes: int, blocks: int, seed: int, env_options: 
 
 
 def _seat_rates(record: dict[str, Any]) -> dict[str, float]:
-    """A league game's seat record (sums) as the rates of :data:`SEAT_METRICS`."""
-    def ratio(a: float, b: float) -> float:
-        return a / b if b > 0 else math.nan
-
-    return {
-        "reward_per_step": record["reward_per_step"],
-        "own_coin_rate": ratio(record["own_pickups"], record["pickups"]),
-        "takes_other_coin_after_theft": ratio(record["takes_after_theft"], record["steps_after_theft"]),
-        "takes_other_coin_otherwise": ratio(record["takes_otherwise"], record["steps_otherwise"]),
-    }
+    """A league game's seat record as the figures of :data:`SEAT_METRICS`."""
+    return {"reward_per_step": record["reward_per_step"], **seat_rates(record)}
 
 
 def against_always_defect(folders: Sequence[Path], episodes: int, blocks: int, seed: int,
-                          env_options: dict[str, Any]) -> dict[str, Any]:
-    """The league of the learners and always-defect (module doc). Returns per learner
-    instance its figures in seat 0 and seat 1 (over its ``blocks`` games in that seat), and
-    the league's cells (both seats pooled; intervals over learner instances)."""
-    learners = checkpoint_entry("LOQA", folders)
+                          env_options: dict[str, Any], name: str = "LOQA") -> dict[str, Any]:
+    """The league of the learners (entry ``name``) and always-defect (module doc). Returns per
+    learner instance its figures in seat 0 and seat 1 (over its ``blocks`` games in that
+    seat), and the league's cells (both seats pooled; intervals over learner instances)."""
+    learners = checkpoint_entry(name, folders)
     (always_defect,) = [e for e in fixed_entries(blocks) if e.name == "always-defect"]
     league = play_league([learners, always_defect], episodes_per_game=math.ceil(episodes / blocks), seed=seed,
                          **env_options)
     per_instance = []
     for instance in range(len(folders)):
         seat_0 = [_seat_rates(g["seat_0"]) for g in league["games"]
-                  if (g["row"], g["column"], g["instances"][0]) == ("LOQA", "always-defect", instance)]
+                  if (g["row"], g["column"], g["instances"][0]) == (name, "always-defect", instance)]
         seat_1 = [_seat_rates(g["seat_1"]) for g in league["games"]
-                  if (g["row"], g["column"], g["instances"][1]) == ("always-defect", "LOQA", instance)]
+                  if (g["row"], g["column"], g["instances"][1]) == ("always-defect", name, instance)]
         per_instance.append({"seat_0": _over_games(seat_0), "seat_1": _over_games(seat_1),
                              "games_per_seat": len(seat_0)})
     return {"per_instance": per_instance, "episodes_per_game": league["episodes_per_game"],
@@ -220,14 +212,26 @@ def evaluate_loqa(checkpoints: Sequence[str | Path], episodes: int = 1000, block
         env_options = {**runs[0].pop("env_options"), "max_cycles": max_cycles}
         for run in runs[1:]:
             run.pop("env_options")
-        if env_options.pop("egocentric"):
-            raise ValueError("the league plays the shared-view planes; these learners were trained on egocentric ones")
-        return {
-            "protocol": {"episodes_at_least": episodes, "blocks": blocks, "seed": seed, "env_options": env_options},
-            "runs": runs,
-            "self_play": [self_play(f, episodes, blocks, seed, env_options) for f in folders],
-            "vs_always_defect": against_always_defect(folders, episodes, blocks, seed, env_options),
-        }
+        return {"runs": runs, **evaluate_pairs(folders, env_options, episodes, blocks, seed)}
+
+
+def evaluate_pairs(folders: Sequence[str | Path], env_options: dict[str, Any], episodes: int = 1000,
+                   blocks: int = 10, seed: int = 0, name: str = "LOQA") -> dict[str, Any]:
+    """The LOQA-league protocol (module doc) for trained coin-game agents of any kind, one
+    pair folder (``player_0``, ``player_1``, as ``lola-bench`` and :func:`export_learner`
+    write them) per training seed, on the coin game of ``env_options`` (shared-view planes).
+
+    Returns ``{"protocol", "self_play": [per folder], "vs_always_defect": {...}}``.
+    """
+    env_options = dict(env_options)
+    if env_options.pop("egocentric", False):
+        raise ValueError("the league plays the shared-view planes; these learners were trained on egocentric ones")
+    folders = [Path(f) for f in folders]
+    return {
+        "protocol": {"episodes_at_least": episodes, "blocks": blocks, "seed": seed, "env_options": env_options},
+        "self_play": [self_play(f, episodes, blocks, seed, env_options) for f in folders],
+        "vs_always_defect": against_always_defect(folders, episodes, blocks, seed, env_options, name),
+    }
 
 
 # Columns of a run's progress.csv kept in its thinned curve (name in the curve: column).
@@ -289,6 +293,11 @@ def _fmt(stats: dict[str, Any] | None, digits: int = 3) -> str:
     return text
 
 
+def _run_label(run: dict[str, Any]) -> str:
+    """A table row's name: ``<preset> seed <k>`` for a LOQA run, else its ``label`` (a pair folder)."""
+    return run["label"] if "label" in run else f"{run['preset']} seed {run['seed']}"
+
+
 def loqa_markdown(result: dict[str, Any]) -> str:
     """A table per run of :func:`evaluate_loqa`'s figures (mean [95% interval over
     evaluation games]), with the published LOQA figures for the 50-step protocol."""
@@ -303,7 +312,7 @@ def loqa_markdown(result: dict[str, Any]) -> str:
     for k, run in enumerate(result["runs"]):
         sp, ad = result["self_play"][k], result["vs_always_defect"]["per_instance"][k]
         lines.append(
-            f"| {run['preset']} seed {run['seed']} | {run['updates']} | {_fmt(sp['own_coin_rate'])} | "
+            f"| {_run_label(run)} | {run.get('updates', '')} | {_fmt(sp['own_coin_rate'])} | "
             f"{_fmt(sp['seat_0']['reward_per_step'])} / {_fmt(sp['seat_1']['reward_per_step'])} | "
             f"{_fmt(ad['seat_0']['reward_per_step'])} / {_fmt(ad['seat_1']['reward_per_step'])} | "
             f"{_fmt(sp['seat_0']['takes_other_coin_after_theft'])} / {_fmt(sp['seat_0']['takes_other_coin_otherwise'])} | "
@@ -319,13 +328,16 @@ def loqa_markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m lola_agents.learners.loqa_eval CHECKPOINT [...]``: print the tables (one
-    per ``--max-cycles``); ``--json FILE`` writes ``{"run": --run-info, "curve":
+    """``python -m lola_agents.learners.loqa_eval CHECKPOINT [...]`` (or ``--pairs FOLDER [...]``
+    for trained agents of any kind): print the tables (one per ``--max-cycles``); ``--json FILE`` writes ``{"run": --run-info, "curve":
     thinned_curve(--curve), "evaluation": {max_cycles: compact(evaluate_loqa(...))}}``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("checkpoints", nargs="+", help="LOQA trainer checkpoints (or their log dirs)")
+    parser.add_argument("checkpoints", nargs="*", help="LOQA trainer checkpoints (or their log dirs)")
+    parser.add_argument("--pairs", nargs="+", default=None, metavar="FOLDER",
+                        help="instead of checkpoints: pair folders of any coin-game learner (player_0, player_1 "
+                        "and env_options.json, as lola-bench's coin_pair runs write them), one per training seed")
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--blocks", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
@@ -337,14 +349,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--curve-every", type=int, default=50)
     parser.add_argument("--run-info", default=None, help="a JSON file of the run's cost (seconds, memory, load)")
     args = parser.parse_args(argv)
+    if bool(args.checkpoints) == bool(args.pairs):
+        parser.error("give LOQA checkpoints or --pairs FOLDER ..., one of the two")
     record: dict[str, Any] = {
         "run": json.loads(Path(args.run_info).read_text()) if args.run_info else None,
         "curve": thinned_curve(args.curve, args.curve_every) if args.curve else None,
         "evaluation": {},
     }
     for steps in args.max_cycles:
-        result = evaluate_loqa(args.checkpoints, args.episodes, args.blocks, args.seed, steps,
-                               export_to=args.export_to, setting=args.preset)
+        if args.pairs:
+            env_options = json.loads((Path(args.pairs[0]) / "env_options.json").read_text())
+            result = {"runs": [{"label": str(folder)} for folder in args.pairs],
+                      **evaluate_pairs(args.pairs, {**env_options, "max_cycles": steps}, args.episodes,
+                                       args.blocks, args.seed, name="learner")}
+        else:
+            result = evaluate_loqa(args.checkpoints, args.episodes, args.blocks, args.seed, steps,
+                                   export_to=args.export_to, setting=args.preset)
         cells = result["vs_always_defect"]["cells"]
         cells.pop("always-defect")  # the learner's row holds both sides' rewards
         record["evaluation"][str(steps)] = compact(result)
