@@ -65,6 +65,7 @@ AGENT_CLASSES: dict[str, str] = {
     "LOLAAgent": "lola_agents.learners.lola:LOLAAgent",
     "CoinLOLAAgent": "lola_agents.learners.coin:CoinLOLAAgent",
     "LOQAAgent": "lola_agents.learners.loqa:LOQAAgent",
+    "LOQAPolicy": "lola_agents.learners.loqa:LOQAPolicy",
     "PPOAgent": "lola_agents.learners.ppo:PPOAgent",
 }
 

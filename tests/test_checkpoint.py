@@ -193,6 +193,7 @@ def _one_of_each(folder: Path) -> dict[str, Path]:
     """Save one agent of every registered class (built through the name registry where it can be)."""
     from lola_agents.fixed import Memory1Agent
     from lola_agents.learners.lola import LOLAAgent, LOLAConfig
+    from lola_agents.learners.loqa import LOQAPolicy
     from lola_agents.pg import FixedTabularAgent
 
     agents = {
@@ -200,6 +201,7 @@ def _one_of_each(folder: Path) -> dict[str, Path]:
         "FixedTabularAgent": FixedTabularAgent(torch.zeros(5)),
         "CoinLOLAAgent": make_agent("LOLA-DiCE", "coin_game_v0", seed=1),
         "LOQAAgent": make_agent("LOQA", "coin_game_v0", seed=1),
+        "LOQAPolicy": LOQAPolicy.of(make_agent("LOQA", "coin_game_v0", seed=1)),
         "LOLAAgent": LOLAAgent(LOLAConfig(method="lola_pg", network="tabular", num_actions=2), seed=1),
         "PPOAgent": make_agent("IPPO", "ipd_v0", seed=1, num_envs=2, n_steps=4, batch_size=8),
     }

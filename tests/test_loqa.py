@@ -13,6 +13,7 @@ from lola_agents.learners.loqa import (
     PRESETS,
     LOQAAgent,
     LOQAConfig,
+    LOQAPolicy,
     loqa_players,
     loqa_shaping_objective,
     preset,
@@ -225,6 +226,30 @@ def test_checkpoint_round_trip_through_load_agent(tmp_path) -> None:
     b = loaded.act(obs, None, starts)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 
+
+
+def test_frozen_policy_acts_as_its_learner_keeps_only_the_actor_and_refuses_to_learn(tmp_path) -> None:
+    agent = make_agent("LOQA", "coin_game_v0", seed=2, **TINY)
+    batches = _coin_batches([agent, LOQAAgent(**TINY, seed=1)])
+    agent.learn(batches[0], batches[1])
+    agent.assign_seat(1)
+    LOQAPolicy.of(agent).save(tmp_path / "frozen")
+    agent.save(tmp_path / "learner")
+    frozen = load_agent(str(tmp_path / "frozen"))
+    assert type(frozen) is LOQAPolicy and frozen.cfg == agent.cfg and (frozen.updates, frozen.seat) == (1, 1)
+    assert set(frozen.state_dict()) == {"policy", "generator", "updates", "seat"}
+    size = (tmp_path / "frozen" / "state.pt").stat().st_size
+    assert size < 0.5 * (tmp_path / "learner" / "state.pt").stat().st_size
+    obs = coin_game_env.make_vec("coin_game_v0", 4, seed=0).reset()[0][:, 1]
+    starts = np.ones(4, dtype=bool)
+    state_a = state_b = None
+    for _ in range(3):  # the recurrent state too: several steps
+        a, logp_a, state_a = agent.act(obs, state_a, starts)
+        b, logp_b, state_b = frozen.act(obs, state_b, starts)
+        assert np.array_equal(a, b) and np.array_equal(logp_a, logp_b)
+        starts = np.zeros(4, dtype=bool)
+    with pytest.raises(TypeError, match="frozen actor"):
+        frozen.learn(batches[0], batches[1])
 
 def test_self_play_against_past_selves_resumes_bit_identically(tmp_path) -> None:
     setting = preset("paper", **TINY)

@@ -384,6 +384,11 @@ class LOQAAgent(StatefulAgent):
             "seat": self.seat,
         }
 
+    def policy_state(self) -> dict[str, Any]:
+        """What acting needs: the actor's weights, the sampling generator, updates and seat."""
+        return {"policy": self.policy.state_dict(), "generator": self.generator.get_state(),
+                "updates": self.updates, "seat": self.seat}
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name in ("policy", "q_critic", "q_target", "opponent_q_critic", "opponent_q_target",
                      "policy_optimizer", "critic_optimizer"):
@@ -392,6 +397,37 @@ class LOQAAgent(StatefulAgent):
         self.updates = int(state["updates"])
         self.seat = int(state["seat"])
 
+
+
+class LOQAPolicy(LOQAAgent):
+    """A trained LOQA actor without its critics and optimisers: what evaluation, the league
+    and the shipped checkpoints need (``state.pt`` about a fifth of the learner's).
+
+    Acts exactly as the :class:`LOQAAgent` it was made from (same weights, seat and
+    action-sampling generator); it does not learn: continue training from the run's
+    trainer checkpoint instead.
+    """
+
+    @classmethod
+    def of(cls, learner: LOQAAgent) -> LOQAPolicy:
+        """The frozen actor of ``learner`` (a copy: later updates of the learner do not reach it)."""
+        frozen = cls(learner.cfg)
+        frozen.load_state_dict(copy.deepcopy(learner.policy_state()))
+        frozen.updates = learner.updates
+        return frozen
+
+    def learn(self, batch: Batch, opponent_batch: Batch) -> dict[str, float]:
+        raise TypeError("a LOQAPolicy is a frozen actor and does not learn; resume training from the run's "
+                        "trainer checkpoint (lola_agents.learners.loqa.train_loqa(..., resume=True))")
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.policy_state()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.generator.set_state(state["generator"])
+        self.updates = int(state["updates"])
+        self.seat = int(state["seat"])
 
 # --------------------------------------------------------------------------- 4. presets and training
 @dataclass

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from lola_agents.league import checkpoint_entry, fixed_entries, play_league, seat_rates
-from lola_agents.learners.loqa import PRESETS, LOQAAgent, LOQAPreset
+from lola_agents.learners.loqa import PRESETS, LOQAAgent, LOQAPolicy, LOQAPreset
 from lola_agents.metrics import describe
 
 # The published figures of LOQA's checkpoints in the LOQA league (3x3, 50 steps, the
@@ -105,11 +105,13 @@ def load_learner(checkpoint: str | Path, setting: str | LOQAPreset | None = None
 def export_learner(checkpoint: str | Path, folder: str | Path,
                    setting: str | LOQAPreset | None = None) -> dict[str, Any]:
     """Write the learner of ``checkpoint`` (``setting``: as :func:`load_learner`) as a pair
-    folder ``folder/player_0``, ``folder/player_1`` (the same policy in both: it
+    folder ``folder/player_0``, ``folder/player_1`` of its frozen actor
+    (:class:`~lola_agents.learners.loqa.LOQAPolicy`; the same policy in both: it
     canonicalises its seat's view); returns :func:`load_learner`'s run info."""
     learner, info = load_learner(checkpoint, setting)
+    policy = LOQAPolicy.of(learner)
     for seat in (0, 1):
-        learner.save(Path(folder) / f"player_{seat}")
+        policy.save(Path(folder) / f"player_{seat}")
     return info
 
 
