@@ -433,3 +433,32 @@ def test_the_protocol_evaluates_pair_folders_of_any_learner(tmp_path, capsys):
     assert seat_0["reward_per_step"]["n"] == 2 and record["self_play"][0]["games"] == 2
     with pytest.raises(SystemExit):
         main([str(tmp_path), "--pairs", str(tmp_path)])
+
+
+def test_several_seeds_add_cross_seed_play_of_enough_episodes_and_figures_over_seeds(tmp_path):
+    from lola_agents.bench.studies import train_coin_pair
+    from lola_agents.learners.loqa_eval import evaluate_pairs, loqa_markdown
+
+    folders = []
+    for seed in (0, 1):
+        agents, _, env_options, _ = train_coin_pair(["aa", "aa"], seed, {"preset": "fast", "updates": 1, "num_envs": 8})
+        for seat, agent in enumerate(agents):
+            agent.save(tmp_path / f"seed{seed}" / f"player_{seat}")
+        folders.append(tmp_path / f"seed{seed}")
+    result = {"runs": [{"label": str(f)} for f in folders],
+              **evaluate_pairs(folders, {**env_options, "max_cycles": 6}, episodes=8, blocks=4, seed=0)}
+    ad = result["vs_always_defect"]
+    # One other seed: a game holds all 8 episodes, so cross-seed play has 8 per seat (not 8 / 4 blocks).
+    assert ad["episodes_per_game"] == 8
+    summary = result["across_seeds"]
+    assert summary["seeds"] == 2
+    assert summary["self_play_own_coin_rate"]["per_seed"] == [p["own_coin_rate"]["mean"] for p in result["self_play"]]
+    seat_1 = [i["seat_1"]["reward_per_step"]["mean"] for i in ad["per_instance"]]
+    assert summary["vs_always_defect_reward_per_step_seat_1"]["mean"] == pytest.approx(sum(seat_1) / 2)
+    cross = summary["cross_seed"]
+    assert cross["games"] == 4 and cross["reward_per_step"]["n"] == 2  # (0 vs 1) and (1 vs 0), both seats
+    # With two seeds the instances' rows hold the same games seen from either side: the mean
+    # reward over seeds equals the mean reward of their opponents.
+    assert cross["reward_per_step"]["mean"] == pytest.approx(cross["opponent_reward_per_step"]["mean"])
+    text = loqa_markdown(result)
+    assert "over the 2 seeds" in text and "Cross-seed play" in text

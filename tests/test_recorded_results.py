@@ -79,6 +79,7 @@ def numbers_not_in_json(markdown: str, data: object) -> list[tuple[str, str]]:
         ("ippo/coin_long/results.md", "ippo/coin_long/results.json"),
         ("bench_quick/report.md", "bench_quick/summary.json"),
         ("ipd_om/results.md", "ipd_om/results.json"),
+        ("loqa/results.md", "loqa/results.json"),
     ],
 )
 def test_every_table_number_is_in_the_compact_record(table: str, data: str) -> None:

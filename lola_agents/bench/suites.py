@@ -551,6 +551,7 @@ SHIPPED_COIN = (
     ("shipped AdAlign (adalign, 250 updates)", "adalign-fast-250"),
     ("shipped NL-PG (fast, 250 updates)", "nl-pg-fast-250"),
     ("shipped IPPO", "ippo"),
+    ("shipped LOQA (cpu, 6000 updates)", "loqa-cpu-6000"),
 )
 
 
@@ -809,7 +810,8 @@ register_suite(
 register_suite(
     Suite(
         name="coin_shipped",
-        description="the coin-game agents shipped with the package (trained for 250 updates): with themselves "
+        description="the coin-game agents shipped with the package (the LOLA family and IPPO trained for 250 updates, "
+        "LOQA for 6000): with themselves "
         "and against always-defect (an extra; the coin suite's rows are trained in the run)",
         make_tasks=_shipped_coin_tasks,
         run=_run_shipped_coin,

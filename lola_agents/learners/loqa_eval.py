@@ -159,11 +159,16 @@ def against_always_defect(folders: Sequence[Path], episodes: int, blocks: int, s
                           env_options: dict[str, Any], name: str = "LOQA") -> dict[str, Any]:
     """The league of the learners (entry ``name``) and always-defect (module doc). Returns per
     learner instance its figures in seat 0 and seat 1 (over its ``blocks`` games in that
-    seat), and the league's cells (both seats pooled; intervals over learner instances)."""
+    seat), and the league's cells (both seats pooled; intervals over learner instances).
+
+    A game has ``ceil(episodes / blocks)`` episodes, or with ``k >= 2`` learners
+    ``ceil(episodes / min(blocks, k - 1))``: each learner then also plays the other seeds'
+    learners (cross-seed play, the league's diagonal) in at least ``episodes`` episodes per seat."""
     learners = checkpoint_entry(name, folders)
     (always_defect,) = [e for e in fixed_entries(blocks) if e.name == "always-defect"]
-    league = play_league([learners, always_defect], episodes_per_game=math.ceil(episodes / blocks), seed=seed,
-                         **env_options)
+    others = len(folders) - 1
+    per_game = math.ceil(episodes / (min(blocks, others) if others else blocks))
+    league = play_league([learners, always_defect], episodes_per_game=per_game, seed=seed, **env_options)
     per_instance = []
     for instance in range(len(folders)):
         seat_0 = [_seat_rates(g["seat_0"]) for g in league["games"]
@@ -223,17 +228,39 @@ def evaluate_pairs(folders: Sequence[str | Path], env_options: dict[str, Any], e
     pair folder (``player_0``, ``player_1``, as ``lola-bench`` and :func:`export_learner`
     write them) per training seed, on the coin game of ``env_options`` (shared-view planes).
 
-    Returns ``{"protocol", "self_play": [per folder], "vs_always_defect": {...}}``.
+    Returns ``{"protocol", "self_play": [per folder], "vs_always_defect": {...}}``, and with
+    several folders ``"across_seeds"`` (:func:`across_seeds`).
     """
     env_options = dict(env_options)
     if env_options.pop("egocentric", False):
         raise ValueError("the league plays the shared-view planes; these learners were trained on egocentric ones")
     folders = [Path(f) for f in folders]
-    return {
+    result = {
         "protocol": {"episodes_at_least": episodes, "blocks": blocks, "seed": seed, "env_options": env_options},
         "self_play": [self_play(f, episodes, blocks, seed, env_options) for f in folders],
         "vs_always_defect": against_always_defect(folders, episodes, blocks, seed, env_options, name),
     }
+    if len(folders) > 1:
+        result["across_seeds"] = across_seeds(result, name)
+    return result
+
+
+def across_seeds(result: dict[str, Any], name: str = "LOQA") -> dict[str, Any]:
+    """The figures of :func:`evaluate_pairs` (or :func:`evaluate_loqa`) over training seeds:
+    each a :func:`lola_agents.metrics.describe` (mean, Student-t 95% interval over the
+    seeds, ``per_seed``) of the per-seed means; ``cross_seed`` is the league's diagonal cell
+    (each learner against the other seeds' learners, both seats pooled; None with one seed)."""
+    plays, instances = result["self_play"], result["vs_always_defect"]["per_instance"]
+    summary: dict[str, Any] = {"seeds": len(plays),
+                               "self_play_own_coin_rate": describe([p["own_coin_rate"]["mean"] for p in plays])}
+    for seat in ("seat_0", "seat_1"):
+        summary[f"self_play_reward_per_step_{seat}"] = describe([p[seat]["reward_per_step"]["mean"] for p in plays])
+    for seat in ("seat_0", "seat_1"):
+        for key in SEAT_METRICS:
+            summary[f"vs_always_defect_{key}_{seat}"] = describe([i[seat][key]["mean"] for i in instances])
+    diagonal = result["vs_always_defect"]["cells"][name][name]
+    summary["cross_seed"] = diagonal if diagonal.get("games") else None
+    return summary
 
 
 # Columns of a run's progress.csv kept in its thinned curve (name in the curve: column).
@@ -319,6 +346,15 @@ def loqa_markdown(result: dict[str, Any]) -> str:
             f"{_fmt(ad['seat_0']['reward_per_step'])} / {_fmt(ad['seat_1']['reward_per_step'])} | "
             f"{_fmt(sp['seat_0']['takes_other_coin_after_theft'])} / {_fmt(sp['seat_0']['takes_other_coin_otherwise'])} | "
             f"{_fmt(ad['seat_0']['takes_other_coin_after_theft'])} / {_fmt(ad['seat_0']['takes_other_coin_otherwise'])} |")
+    seeds = result.get("across_seeds")
+    if seeds:
+        fmt = {k: _fmt(v) for k, v in seeds.items() if isinstance(v, dict) and "per_seed" in v}
+        lines.append(f"| mean [95% interval] over the {seeds['seeds']} seeds | | {fmt['self_play_own_coin_rate']} | "
+                     f"{fmt['self_play_reward_per_step_seat_0']} / {fmt['self_play_reward_per_step_seat_1']} | "
+                     f"{fmt['vs_always_defect_reward_per_step_seat_0']} / "
+                     f"{fmt['vs_always_defect_reward_per_step_seat_1']} | | "
+                     f"{fmt['vs_always_defect_takes_other_coin_after_theft_seat_0']} / "
+                     f"{fmt['vs_always_defect_takes_other_coin_otherwise_seat_0']} |")
     if steps == 50:
         pub = PUBLISHED_LOQA
         lines.append(
@@ -326,6 +362,15 @@ def loqa_markdown(result: dict[str, Any]) -> str:
             f"{pub['self_play_own_coin_rate'][1]} | {pub['self_play_reward_per_step'][0]}-"
             f"{pub['self_play_reward_per_step'][1]} | {' / '.join(map(str, pub['vs_always_defect_reward_per_step']))}"
             " | | |")
+    cross = seeds.get("cross_seed") if seeds else None
+    if cross:
+        lines += ["", "Cross-seed play (each seed's learner against every other seed's, both seats pooled; "
+                  "mean [95% interval] over seeds):", "",
+                  "| reward/step | the other seed's reward/step | own-coin rate | P(take other's coin) after a "
+                  "theft / otherwise |", "|---|---|---|---|",
+                  f"| {_fmt(cross['reward_per_step'])} | {_fmt(cross['opponent_reward_per_step'])} | "
+                  f"{_fmt(cross['own_coin_rate'])} | {_fmt(cross['takes_other_coin_after_theft'])} / "
+                  f"{_fmt(cross['takes_other_coin_otherwise'])} |"]
     return "\n".join(lines) + "\n"
 
 
