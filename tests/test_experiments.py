@@ -168,3 +168,16 @@ def test_coin_pair_self_play_against_past_selves_trains_one_learner_and_returns_
     assert len(curves.values["own_coin_rate"]) == 3 and (tmp_path / "run" / "progress.csv").exists()
     with pytest.raises(ValueError, match="one coin-game learner kind in both seats"):
         train_coin_pair(["aa", "nl"], 0, settings)
+
+
+def test_seed_list_runs_the_named_seeds_and_refuses_bad_lists(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    args = ["--experiment", "coin-aa-aa", "--scale", "tiny", "--workers", "1", "--out", str(out)]
+    assert main([*args, "--seed-list", "3"]) == 0
+    (group,) = json.loads((out / "summary.json").read_text())["groups"]
+    assert group["seeds"] == [3]
+    assert (out / "checkpoints" / "coin_pair" / "coin-aa-aa-seed3").is_dir()
+    for bad in (["--seed-list", "1", "1"], ["--seed-list", "-1"], ["--seeds", "2", "--seed-list", "3"]):
+        with pytest.raises(SystemExit):
+            main([*args, *bad])
+        assert "--seed-list" in capsys.readouterr().err

@@ -109,6 +109,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--seeds", type=int, default=None, help="number of seeds 0..N-1 (default: the scale's)"
     )
     parser.add_argument(
+        "--seed-list", type=int, nargs="+", default=None, metavar="SEED",
+        help="these seeds instead of 0..N-1, e.g. --seed-list 3 4 (excludes --seeds)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=None, help="output folder (default: runs/bench-<time>)"
     )
     parser.add_argument(
@@ -149,6 +153,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.seed_list is not None:
+        if args.seeds is not None:
+            parser.error("--seeds and --seed-list exclude each other")
+        if min(args.seed_list) < 0 or len(set(args.seed_list)) != len(args.seed_list):
+            parser.error(f"--seed-list takes distinct seeds >= 0, got {args.seed_list}")
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
     if args.address and args.backend != "ray":
@@ -180,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(list_lines()))
         return 0
     suite_names = list(dict.fromkeys(args.suite or DEFAULT_SUITES))
-    seeds = list(range(args.seeds)) if args.seeds else None  # None: each suite's default
+    seeds = list(range(args.seeds)) if args.seeds else args.seed_list  # None: each suite's default
     planned: list[Task] | None = None
     try:
         if args.experiment:
