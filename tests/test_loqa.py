@@ -448,8 +448,9 @@ def test_several_seeds_add_cross_seed_play_of_enough_episodes_and_figures_over_s
     result = {"runs": [{"label": str(f)} for f in folders],
               **evaluate_pairs(folders, {**env_options, "max_cycles": 6}, episodes=8, blocks=4, seed=0)}
     ad = result["vs_always_defect"]
-    # One other seed: a game holds all 8 episodes, so cross-seed play has 8 per seat (not 8 / 4 blocks).
-    assert ad["episodes_per_game"] == 8
+    # Against always-defect 4 games of 2 episodes per seat; cross-seed play against the one other
+    # seed: a game holds all 8 episodes in each seat (not 8 / 4 blocks).
+    assert ad["episodes_per_game"] == 2 and ad["cross_seed_episodes_per_game"] == 8
     summary = result["across_seeds"]
     assert summary["seeds"] == 2
     assert summary["self_play_own_coin_rate"]["per_seed"] == [p["own_coin_rate"]["mean"] for p in result["self_play"]]

@@ -161,14 +161,14 @@ def against_always_defect(folders: Sequence[Path], episodes: int, blocks: int, s
     learner instance its figures in seat 0 and seat 1 (over its ``blocks`` games in that
     seat), and the league's cells (both seats pooled; intervals over learner instances).
 
-    A game has ``ceil(episodes / blocks)`` episodes, or with ``k >= 2`` learners
-    ``ceil(episodes / min(blocks, k - 1))``: each learner then also plays the other seeds'
-    learners (cross-seed play, the league's diagonal) in at least ``episodes`` episodes per seat."""
+    With ``k >= 2`` learners the diagonal cell (cross-seed play: each learner against the
+    other seeds' learners) comes from a league of the learners alone whose games have
+    ``ceil(episodes / (k - 1))`` episodes, so each learner meets the other seeds in at least
+    ``episodes`` episodes in each seat (``cross_seed_episodes_per_game``)."""
     learners = checkpoint_entry(name, folders)
     (always_defect,) = [e for e in fixed_entries(blocks) if e.name == "always-defect"]
-    others = len(folders) - 1
-    per_game = math.ceil(episodes / (min(blocks, others) if others else blocks))
-    league = play_league([learners, always_defect], episodes_per_game=per_game, seed=seed, **env_options)
+    league = play_league([learners, always_defect], episodes_per_game=math.ceil(episodes / blocks), seed=seed,
+                         **env_options)
     per_instance = []
     for instance in range(len(folders)):
         seat_0 = [_seat_rates(g["seat_0"]) for g in league["games"]
@@ -177,8 +177,14 @@ def against_always_defect(folders: Sequence[Path], episodes: int, blocks: int, s
                   if (g["row"], g["column"], g["instances"][1]) == ("always-defect", name, instance)]
         per_instance.append({"seat_0": _over_games(seat_0), "seat_1": _over_games(seat_1),
                              "games_per_seat": len(seat_0)})
-    return {"per_instance": per_instance, "episodes_per_game": league["episodes_per_game"],
-            "cells": {row: league["cells"][row] for row in league["names"]}}
+    cells = {row: dict(league["cells"][row]) for row in league["names"]}
+    result = {"per_instance": per_instance, "episodes_per_game": league["episodes_per_game"], "cells": cells}
+    if len(folders) > 1:
+        per_game = math.ceil(episodes / (len(folders) - 1))
+        cross = play_league([learners], episodes_per_game=per_game, seed=seed, **env_options)
+        cells[name][name] = cross["cells"][name][name]
+        result["cross_seed_episodes_per_game"] = per_game
+    return result
 
 
 def evaluate_loqa(checkpoints: Sequence[str | Path], episodes: int = 1000, blocks: int = 10, seed: int = 0,
