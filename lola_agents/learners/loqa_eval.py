@@ -354,7 +354,7 @@ def loqa_markdown(result: dict[str, Any]) -> str:
             f"{_fmt(ad['seat_0']['takes_other_coin_after_theft'])} / {_fmt(ad['seat_0']['takes_other_coin_otherwise'])} |")
     seeds = result.get("across_seeds")
     if seeds:
-        fmt = {k: _fmt(v) for k, v in seeds.items() if isinstance(v, dict) and "per_seed" in v}
+        fmt = {k: _fmt(v) for k, v in seeds.items() if isinstance(v, dict) and "mean" in v}
         lines.append(f"| mean [95% interval] over the {seeds['seeds']} seeds | | {fmt['self_play_own_coin_rate']} | "
                      f"{fmt['self_play_reward_per_step_seat_0']} / {fmt['self_play_reward_per_step_seat_1']} | "
                      f"{fmt['vs_always_defect_reward_per_step_seat_0']} / "
