@@ -398,7 +398,6 @@ class LOQAAgent(StatefulAgent):
         self.seat = int(state["seat"])
 
 
-
 class LOQAPolicy(LOQAAgent):
     """A trained LOQA actor without its critics and optimisers: what evaluation, the league
     and the shipped checkpoints need (``state.pt`` about a fifth of the learner's).
