@@ -17,13 +17,15 @@ on the game the run trained on (3x3, no stay action; 50-step episodes unless tol
   (:func:`lola_agents.league.play_league`) of the learners (one instance per checkpoint)
   and always-defect with ``blocks`` instances (tie-break seeds), ``ceil(episodes /
   blocks)`` episodes per game, so each learner plays ``blocks`` games in each seat.
-  Reported per seat and pooled over both (the league cell); with several checkpoints the
-  league's diagonal is cross-seed play.
+  Reported per seat and pooled over both (the league cell). With several checkpoints,
+  cross-seed play (each learner against the other seeds', both seats) is a second league of
+  the learners alone, at least ``episodes`` episodes per learner and seat; it replaces the
+  first league's diagonal (whose games of ``ceil(episodes / blocks)`` episodes are too few).
 
 Intervals: every figure of one learner is the mean over its ``blocks`` evaluation games
 with a Student-t 95% interval (:func:`lola_agents.metrics.describe`): evaluation noise of
 one trained agent, not the spread over training seeds. With several checkpoints the
-league cells give the mean and interval over them (training seeds).
+league cells and ``across_seeds`` give the mean and interval over them (training seeds).
 
     python -m lola_agents.learners.loqa_eval runs/loqa-cpu-seed0 --max-cycles 50 150 \
         --curve runs/loqa-cpu-seed0 --json results.json
