@@ -17,6 +17,7 @@ from lola_agents.bench.experiments import (
 from lola_agents.bench.studies import COIN_FIXED_KINDS, COIN_LEARNER_KINDS, _coin_reference_agents
 from lola_agents.bench.suites import SAMPLED_LEARNERS
 from lola_agents.exact import RULE_NAMES
+from lola_agents.learners.loqa import SHAPING_TERMS
 
 EXPERIMENTS = load_experiments()
 # The agent names each suite understands.
@@ -27,7 +28,7 @@ KNOWN_AGENTS = {
     "sampled_ipd": set(SAMPLED_LEARNERS),
     "ppo_baselines": {"IPPO", "PPO", "TFT", "AllD", "shared PPO"},
     "coin_reference": set(_coin_reference_agents()),
-    "loqa": {"LOQA", "past selves"},
+    "loqa": {*SHAPING_TERMS.values(), "past selves"},
 }
 GAMES = {"ipd_v0", "imp_v0", "coin_game_v0", "tandem"}
 
@@ -50,7 +51,7 @@ def test_the_recorded_studies_are_all_configs() -> None:
     assert len(EXPERIMENTS["exact-learners"].pairs) == 36
     assert EXPERIMENTS["exact-learners"].games == ("ipd_v0", "imp_v0")
     assert EXPERIMENTS["coin-aa-aa"].seeds == (0, 1, 2, 3, 4)
-    assert {name for name, e in EXPERIMENTS.items() if e.source == "loqa.toml"} == {"coin-loqa-cpu", "coin-loqa-cpu30", "coin-loqa-paper"}
+    assert {name for name, e in EXPERIMENTS.items() if e.source == "loqa.toml"} == {"coin-loqa-cpu", "coin-loqa-cpu30", "coin-loqa-paper", "coin-aaq-cpu30", "coin-lolaq-cpu30"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))

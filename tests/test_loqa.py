@@ -16,6 +16,7 @@ from lola_agents.learners.loqa import (
     LOQAPolicy,
     loqa_players,
     loqa_shaping_objective,
+    parse_overrides,
     preset,
     train_loqa,
 )
@@ -130,17 +131,23 @@ def _coin_batches(agents: list, seed: int = 0) -> list:
     return collect(venv, agents, STEPS)
 
 
+def _policy_gradients(cfg: LOQAConfig, batches: list, weights: tuple[float, ...]) -> dict[float, list]:
+    """The descent direction (``.grad``) of one update's policy weights at each shaping weight."""
+    grads = {}
+    for weight in weights:
+        agent = LOQAAgent(cfg, shaping_weight=weight)
+        agent.learn(batches[0], batches[1])
+        grads[weight] = [p.grad.clone() for p in agent.policy.parameters()]
+    return grads
+
+
 def test_agent_update_ascends_its_objective_plus_the_loqa_term_of_the_opponents_view() -> None:
     """The agent's policy gradient is the actor-critic gradient plus shaping_weight times the
     LOQA term computed from the opponent's own (seat-swapped) view and its critic."""
     cfg = LOQAConfig(**TINY, max_grad_norm=0.0, seed=3)
     agents = [LOQAAgent(cfg), LOQAAgent(cfg, seed=4)]
     batches = _coin_batches(agents)
-    grads = {}
-    for weight in (0.0, 2.0):
-        agent = LOQAAgent(cfg, shaping_weight=weight)
-        agent.learn(batches[0], batches[1])
-        grads[weight] = [p.grad.clone() for p in agent.policy.parameters()]
+    grads = _policy_gradients(cfg, batches, (0.0, 2.0))
     # The LOQA term on the same inputs, rebuilt here from the public pieces.
     agent = LOQAAgent(cfg)
     starts = torch.cat([batches[0].episode_starts, torch.zeros(1, GAMES, dtype=torch.bool)])
@@ -160,6 +167,88 @@ def test_agent_update_ascends_its_objective_plus_the_loqa_term_of_the_opponents_
         expected = torch.zeros_like(with_term) if s is None else -2.0 * s  # .grad is the descent direction
         torch.testing.assert_close(with_term - without, expected, rtol=1e-4, atol=1e-6)
     assert any(s is not None and float(s.abs().max()) > 0 for s in shaping)
+
+
+def test_advantage_alignment_adds_my_discounted_past_advantages_times_the_opponents_advantage() -> None:
+    """With ``shaping="advantage_alignment"`` the policy gradient is the actor-critic gradient plus
+    beta times ``grad mean_{t,n} (sum_{k<t} gamma^(t-k) A_1,k) A_2,t log pi_1(a_t)``, with both TD(0)
+    advantages from the two Q-value critics (the sum written out here as a double loop)."""
+    cfg = LOQAConfig(**TINY, max_grad_norm=0.0, seed=3, shaping="advantage_alignment")
+    batches = _coin_batches([LOQAAgent(cfg), LOQAAgent(cfg, seed=4)])
+    grads = _policy_gradients(cfg, batches, (0.0, 2.0))
+    agent = LOQAAgent(cfg)
+    assert agent.name == "AdAlign-Q" and LOQAAgent(cfg, shaping_weight=0.0).name == "NL-AC"
+    starts = torch.cat([batches[0].episode_starts, torch.zeros(1, GAMES, dtype=torch.bool)])
+    seq, their_seq = agent._sequence(batches[0]), agent._sequence(batches[1])
+    logits = agent.policy(agent.policy.encode(seq, starts), starts)
+    with torch.no_grad():
+        def td_advantages(q: torch.Tensor, probs: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+            values = (probs * q).sum(-1)  # the last step is cut by the time limit: bootstrap
+            return rewards + cfg.gamma * values[1:] - values[:-1]
+
+        mine = td_advantages(agent.q_critic(agent.q_critic.encode(seq, starts), starts),
+                             torch.softmax(logits, -1), batches[0].rewards)
+        their_q = agent.opponent_q_critic(agent.opponent_q_critic.encode(their_seq, starts), starts)
+        theirs = td_advantages(their_q, torch.softmax(their_q, -1), batches[1].rewards)
+        past = torch.zeros_like(mine)
+        for t in range(STEPS):
+            for k in range(t):
+                past[t] += cfg.gamma ** (t - k) * mine[k]
+    log_probs = torch.log_softmax(logits[:-1], -1).gather(-1, batches[0].actions.unsqueeze(-1)).squeeze(-1)
+    term = (past * theirs * log_probs).mean()
+    alignment = torch.autograd.grad(term, list(agent.policy.parameters()), allow_unused=True)
+    for with_term, without, a in zip(grads[2.0], grads[0.0], alignment, strict=True):
+        expected = torch.zeros_like(with_term) if a is None else -2.0 * a
+        torch.testing.assert_close(with_term - without, expected, rtol=1e-4, atol=1e-6)
+    assert any(a is not None and float(a.abs().max()) > 0 for a in alignment)
+    with pytest.raises(ValueError, match="shaping must be one of"):
+        LOQAConfig(shaping="lola")
+
+
+def test_lola_policy_space_lookahead_on_the_q_model_matches_the_hand_derived_dice_term() -> None:
+    """``shaping="lola_policy"``: the opponent, modelled as ``softmax(Q_2)``, takes the step
+    ``eta A_2,t (e_b - pi_2,t)`` on its logits at every visited step; my direction adds
+    ``-eta T N grad_1 S`` with S the mixed derivative of loaded DiCE written out by hand:
+    ``S = -1/(NT) sum_{n,s} v_s.(e_b - pi_2)_s sum_{t>=s} A_2,t lambda^(t-s) D_{s,t}``, where
+    ``D_{s,t} = log pi_1(a_t)`` for s < t and ``sum_{s'<=t} lambda^(t-s') log pi_1(a_s')`` for s = t,
+    and ``v_s = -1/(NT) A_1,s (e_b - pi_2'(s))`` is my loss's gradient after the look-ahead."""
+    eta = 0.7
+    cfg = LOQAConfig(**TINY, max_grad_norm=0.0, seed=3, shaping="lola_policy")
+    batches = _coin_batches([LOQAAgent(cfg), LOQAAgent(cfg, seed=4)])
+    grads = _policy_gradients(cfg, batches, (0.0, eta))
+    agent = LOQAAgent(cfg)
+    assert agent.name == "LOLA-PS-Q"
+    starts = torch.cat([batches[0].episode_starts, torch.zeros(1, GAMES, dtype=torch.bool)])
+    seq, their_seq = agent._sequence(batches[0]), agent._sequence(batches[1])
+    logits = agent.policy(agent.policy.encode(seq, starts), starts)
+    with torch.no_grad():
+        my_q = agent.q_critic(agent.q_critic.encode(seq, starts), starts)
+        values = (torch.softmax(logits, -1) * my_q).sum(-1)
+        mine = batches[0].rewards + cfg.gamma * values[1:] - values[:-1]
+        their_q = agent.opponent_q_critic(agent.opponent_q_critic.encode(their_seq, starts), starts)
+        their_values = (torch.softmax(their_q, -1) * their_q).sum(-1)
+        theirs = batches[1].rewards + cfg.gamma * their_values[1:] - their_values[:-1]
+        pi_2 = torch.softmax(their_q[:-1], -1)
+        e_b = torch.nn.functional.one_hot(batches[1].actions, 4).float()
+        pi_2_ahead = torch.softmax(their_q[:-1] + eta * theirs.unsqueeze(-1) * (e_b - pi_2), -1)
+        v = -mine.unsqueeze(-1) * (e_b - pi_2_ahead) / (GAMES * STEPS)
+        weight_s = (v * (e_b - pi_2)).sum(-1)  # [T, N]
+    log_probs = torch.log_softmax(logits[:-1], -1).gather(-1, batches[0].actions.unsqueeze(-1)).squeeze(-1)
+    lam = cfg.dice_decay
+    total = torch.zeros(())
+    for s in range(STEPS):
+        for t in range(s, STEPS):
+            if t > s:
+                inner = log_probs[t]
+            else:
+                inner = sum(lam ** (t - k) * log_probs[k] for k in range(t + 1))
+            total = total + (weight_s[s] * theirs[t] * lam ** (t - s) * inner).sum()
+    surrogate = -total / (GAMES * STEPS)
+    chi = torch.autograd.grad(surrogate, list(agent.policy.parameters()), allow_unused=True)
+    for with_term, without, c in zip(grads[eta], grads[0.0], chi, strict=True):
+        expected = torch.zeros_like(with_term) if c is None else -eta * STEPS * GAMES * c
+        torch.testing.assert_close(with_term - without, expected, rtol=1e-4, atol=1e-7)
+    assert any(c is not None and float(c.abs().max()) > 0 for c in chi)
 
 
 def test_opponent_view_is_seat_swapped() -> None:
@@ -195,6 +284,13 @@ def test_config_rejects_bad_values() -> None:
         preset("nope")
     with pytest.raises(TypeError, match="no field"):
         preset("paper", lr_actor=1.0)
+
+
+def test_command_line_overrides_parse_json_and_name_the_allowed_fields() -> None:
+    assert parse_overrides(["shaping=advantage_alignment", "shaping_weight=0.5", 'shaping="loqa"']) == {
+        "shaping": "loqa", "shaping_weight": 0.5}
+    with pytest.raises(SystemExit, match="shaping_weight"):
+        parse_overrides(["beta=1"])
 
 
 def test_paper_preset_carries_the_published_settings() -> None:
@@ -371,13 +467,18 @@ def test_evaluation_refuses_bad_arguments_by_name(tmp_path) -> None:
         evaluate_loqa([])
 
 
-def test_the_bench_experiment_trains_and_evaluates_loqa_at_tiny_scale(tmp_path) -> None:
+@pytest.mark.parametrize("experiment", ["coin-loqa-cpu", "coin-lolaq-cpu30"])
+def test_the_bench_experiment_trains_and_evaluates_loqa_at_tiny_scale(tmp_path, monkeypatch, experiment: str) -> None:
     import json
 
+    import lola_agents.learners.loqa as loqa_module
     from lola_agents.bench.cli import main
 
+    trained = []
+    monkeypatch.setattr(loqa_module, "train_loqa", lambda setting, *a, **k: trained.append(setting) or
+                        train_loqa(setting, *a, **k))
     out = tmp_path / "bench"
-    assert main(["--experiment", "coin-loqa-cpu", "--scale", "tiny", "--workers", "1", "--out", str(out)]) == 0
+    assert main(["--experiment", experiment, "--scale", "tiny", "--workers", "1", "--out", str(out)]) == 0
     (group,) = json.loads((out / "summary.json").read_text())["groups"]
     metrics = group["metrics"]
     assert metrics["updates"]["per_seed"] == [1]
@@ -385,7 +486,10 @@ def test_the_bench_experiment_trains_and_evaluates_loqa_at_tiny_scale(tmp_path) 
         assert metrics[key]["per_seed"][0] is not None, key
     # tiny: 16 games x 50 steps, one update; the curve keeps the last update
     assert group["curves"]["env_steps"] == [[800]] and group["curves"]["update"] == [[1]]
-    assert (out / "checkpoints" / "loqa" / "coin-loqa-cpu-seed0" / "training" / "checkpoint.pt").exists()
+    checkpoint = out / "checkpoints" / "loqa" / f"{experiment}-seed0" / "training" / "checkpoint.pt"
+    assert checkpoint.exists()
+    # the experiment's overrides reach the learner
+    assert trained[0].agent.shaping == ("lola_policy" if experiment == "coin-lolaq-cpu30" else "loqa")
 
 
 def test_evaluation_command_writes_the_curve_the_run_info_and_both_protocols(tmp_path, capsys) -> None:

@@ -60,14 +60,18 @@ import torch
 from torch.nn import functional as F
 
 from coin_game_env.core import check_int, check_number
+from lola_agents.learners.adalign import aligned_advantages
 from lola_agents.learners.pg import check_finite
 from lola_agents.metrics import joint_own_coin_rate
 from lola_agents.policies.coin import canonical_obs
 from lola_agents.policies.gru import CoinGRU
 from lola_agents.rollout import Batch, StatefulAgent, act_with_policy
 
-
 # --------------------------------------------------------------------------- 1. hyper-parameters
+# Shaping terms of the actor and the learner's name with each.
+SHAPING_TERMS = {"loqa": "LOQA", "advantage_alignment": "AdAlign-Q", "lola_policy": "LOLA-PS-Q"}
+
+
 @dataclass
 class LOQAConfig:
     """LOQA's hyper-parameters. Defaults: the published coin-game runs (the official
@@ -98,8 +102,19 @@ class LOQAConfig:
             return on my actions (loaded DiCE; paper 0.9, 1 = plain REINFORCE).
         opponent_temperature: tau of the modelled opponent policy
             ``softmax(Q_2 / tau)`` (paper 1.0).
-        shaping_weight: weight of the LOQA term (paper 1.0; 0 = a naive
-            actor-critic learner).
+        shaping: the opponent-shaping term added to the actor objective: ``"loqa"``
+            (the paper's) or ``"advantage_alignment"`` (Duque et al., ICLR 2025:
+            my advantage becomes ``A_1,t + shaping_weight (sum_{k<t} gamma^(t-k) A_1,k)
+            A_2,t``, :func:`lola_agents.learners.adalign.aligned_advantages`, with the
+            opponent's TD(0) advantage ``A_2`` from its Q-value critic; the anchors'
+            recipe of advantage alignment on the coin game) or ``"lola_policy"`` (LOLA-DiCE
+            with the opponent's look-ahead step in policy space: the opponent modelled as
+            ``softmax(Q_2 / tau)`` takes one policy-gradient step of size ``shaping_weight``
+            on its logits at every visited step, and I ascend my value after it;
+            :meth:`LOQAAgent._lola_policy_descent`).
+        shaping_weight: weight of the shaping term (paper 1.0 for LOQA; for advantage
+            alignment its beta; for ``"lola_policy"`` the look-ahead rate on the
+            opponent's logits; 0 = a naive actor-critic learner).
         seed: seeds the initial weights and, through
             :func:`lola_agents.seeding.derive_seed`, the action sampling.
     """
@@ -120,6 +135,7 @@ class LOQAConfig:
     huber_delta: float = 1.0
     dice_decay: float = 0.9
     opponent_temperature: float = 1.0
+    shaping: str = "loqa"
     shaping_weight: float = 1.0
     seed: int = 0
 
@@ -144,10 +160,14 @@ class LOQAConfig:
             if getattr(self, name) >= 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         check_number("dice_decay", self.dice_decay, high=1.0)
+        if self.shaping not in SHAPING_TERMS:
+            raise ValueError(f"shaping must be one of {tuple(SHAPING_TERMS)}, got {self.shaping!r}")
 
     @property
     def name(self) -> str:
-        return "LOQA" if self.shaping_weight > 0 else "NL-AC"
+        if self.shaping_weight == 0:
+            return "NL-AC"
+        return SHAPING_TERMS[self.shaping]
 
 
 # --------------------------------------------------------------------------- 2. the LOQA term
@@ -203,6 +223,13 @@ def loqa_shaping_objective(
 
 
 # --------------------------------------------------------------------------- 3. the agent
+class _GivenLogits(torch.nn.Module):
+    """A parameter-free "policy" whose logits are its input (the opponent modelled by its Q-values)."""
+
+    def forward(self, logits: torch.Tensor, episode_starts: torch.Tensor) -> torch.Tensor:
+        return logits
+
+
 def _polyak(target: torch.nn.Module, online: torch.nn.Module, weight: float) -> None:
     with torch.no_grad():
         for t, o in zip(target.parameters(), online.parameters(), strict=True):
@@ -312,13 +339,28 @@ class LOQAAgent(StatefulAgent):
         log_pi = torch.log_softmax(logits[:-1], -1)
         my_log_probs = log_pi.gather(-1, my_actions.unsqueeze(-1)).squeeze(-1)
         entropy = -(log_pi.exp() * log_pi).sum(-1).mean()
-        objective = (advantages * my_log_probs).mean() + cfg.entropy_coef * entropy
-        if cfg.shaping_weight > 0:
-            objective = objective + cfg.shaping_weight * loqa_shaping_objective(
-                my_log_probs, advantages, their_q[:-1], their_actions, opponent_batch.rewards,
-                cfg.gamma, cfg.dice_decay, tau)
+        shaping = cfg.shaping if cfg.shaping_weight > 0 else None
+        if shaping in ("advantage_alignment", "lola_policy"):
+            with torch.no_grad():  # the opponent's TD(0) advantage, V_2 = softmax(Q_2 / tau) . Q_2
+                their_values = (torch.softmax(their_q / tau, -1) * their_q).sum(-1)
+                their_next = torch.cat([their_values[1:-1], their_values[-1:] * bootstrap])
+                their_advantages = opponent_batch.rewards + cfg.gamma * their_next - their_values[:-1]
         self.policy_optimizer.zero_grad()
-        (-objective).backward()  # optimisers minimise; we ascend
+        if shaping == "lola_policy":
+            descent = self._lola_policy_descent(my_seq[:-1], starts, my_actions, their_actions, advantages,
+                                                (their_q[:-1] / tau).detach(), their_advantages)
+            for name, parameter in self.policy.named_parameters():
+                parameter.grad = descent[name]
+        else:
+            weights = advantages
+            if shaping == "advantage_alignment":
+                weights = aligned_advantages(advantages, their_advantages, starts, cfg.gamma, cfg.shaping_weight)
+            objective = (weights * my_log_probs).mean() + cfg.entropy_coef * entropy
+            if shaping == "loqa":
+                objective = objective + cfg.shaping_weight * loqa_shaping_objective(
+                    my_log_probs, advantages, their_q[:-1], their_actions, opponent_batch.rewards,
+                    cfg.gamma, cfg.dice_decay, tau)
+            (-objective).backward()  # optimisers minimise; we ascend
         params = list(self.policy.parameters())
         grad_norm = float(torch.nn.utils.clip_grad_norm_(
             params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")))
@@ -355,6 +397,36 @@ class LOQAAgent(StatefulAgent):
         if "own_coins" in batch.infos and "other_coins" in opponent_batch.infos:
             logs["own_coin_rate"] = joint_own_coin_rate([batch, opponent_batch])
         return logs
+
+    def _lola_policy_descent(self, my_obs: torch.Tensor, starts: torch.Tensor, my_actions: torch.Tensor,
+                             their_actions: torch.Tensor, my_advantages: torch.Tensor,
+                             their_logits: torch.Tensor, their_advantages: torch.Tensor) -> dict[str, torch.Tensor]:
+        """LOLA-DiCE's descent direction of my policy weights with the opponent's look-ahead step taken
+        in policy space on its modelled logits ``Q_2 / tau`` (:class:`lola_agents.shaping.LOLA` over
+        :class:`lola_agents.learners.lola.SampledValues`).
+
+        Every step of the batch weighs ``1 / T`` (the actor loss of LOQA, a mean over steps and
+        games, entropy bonus included); the opponent's step at each visited step is
+        ``shaping_weight * A_2,t * (onehot(b_t) - pi_2,t)`` on its logits there, and its value is
+        loaded DiCE of ``A_2`` (decay ``dice_decay``) over both players' actions. Inputs ``[T, N, ...]``:
+        my canonical observations, episode starts, both players' actions, both TD(0) advantages,
+        the opponent's modelled logits. Returns ``{name: tensor}`` like ``policy.named_parameters()``.
+        """
+        from lola_agents import shaping
+        from lola_agents.learners.lola import PolicyView, SampledValues
+
+        steps, games = my_advantages.shape
+        me = PolicyView(self.policy, {k: v.detach() for k, v in self.policy.named_parameters()})
+        them = PolicyView(_GivenLogits(), {})
+        per_step = torch.full((steps, games), 1.0 / steps)
+        model = SampledValues(
+            me, them, self.policy.encode(my_obs, starts), their_logits, starts, my_actions, their_actions,
+            my_advantages, their_advantages, torch.zeros_like(my_advantages), per_step, [slice(None)], [1.0],
+            self.cfg.entropy_coef, estimator="dice", dice_decay=self.cfg.dice_decay, policy_space=True)
+        # The bundle's rate acts on the mean loss over games and steps: scaled back to a step per visit.
+        bundle = shaping.GradientBundle(model, (me.params, {"logits": model.opponent_logits}),
+                                        self.cfg.shaping_weight * steps)
+        return shaping.LOLA(v_after_lookahead=True).direction(bundle, 0)
 
     def _td_targets(self, target_q: torch.Tensor, last_probs: torch.Tensor, actions: torch.Tensor,
                     rewards: torch.Tensor, bootstrap: torch.Tensor) -> torch.Tensor:
@@ -529,6 +601,24 @@ def train_loqa(setting: str | LOQAPreset = "paper", seed: int = 0, updates: int 
                  num_envs=setting.num_envs, seed=seed, env_options=setting.env_kwargs(), **train_options)
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["shaping_weight=0.5", 'shaping="advantage_alignment"']`` -> ``{field: value}`` (JSON
+    values; a bare word that is not JSON is taken as a string)."""
+    import json
+
+    known = {f.name for f in fields(LOQAConfig)}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or key not in known:
+            raise SystemExit(f"--set takes FIELD=VALUE with FIELD one of {sorted(known)}, got {pair!r}")
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m lola_agents.learners.loqa``: train (or time) a preset; prints the seconds per
     update after the first, the peak memory and the machine's load."""
@@ -545,13 +635,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-dir", default=None)
     parser.add_argument("--checkpoint-every", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="LOQAConfig fields on top of the preset, values in JSON, e.g. "
+                             "--set shaping='\"advantage_alignment\"' shaping_weight=1.0")
     args = parser.parse_args(argv)
+    overrides = parse_overrides(args.set)
+    setting = preset(args.preset, **overrides)
     stamps: list[tuple[float, float]] = []  # (wall, CPU seconds of this process) after each update
-    result = train_loqa(args.preset, args.seed, args.updates, log_dir=args.log_dir, threads=args.threads,
+    result = train_loqa(setting, args.seed, args.updates, log_dir=args.log_dir, threads=args.threads,
                         checkpoint_every=args.checkpoint_every, resume=args.resume, progress=False,
                         on_update=lambda update, row: stamps.append((time.perf_counter(), time.process_time())))
     last = result.history[-1]
-    print(f"LOQA preset {args.preset!r}, seed {args.seed}: {len(result.history)} updates, "
+    print(f"{setting.agent.name} preset {args.preset!r}{' with ' + str(overrides) if overrides else ''}, "
+          f"seed {args.seed}: {len(result.history)} updates, "
           f"own-coin rate {last.get('agent0/own_coin_rate', float('nan')):.3f}, "
           f"reward/step {last['reward_0']:.3f} / {last['reward_1']:.3f}")
     if len(stamps) > 1:
