@@ -87,6 +87,9 @@ ADDED_CONFIG_KEYS: dict[str, dict[str, Any]] = {
         "mlp_history": 1,
         "alignment_signal": "advantage",
     },
+    # LOQA's actor had only its own shaping term before the option existed.
+    "LOQAAgent": {"shaping": "loqa"},
+    "LOQAPolicy": {"shaping": "loqa"},
 }
 
 CONFIG_FILE = "config.json"

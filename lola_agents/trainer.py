@@ -194,6 +194,32 @@ def _pin_torch(threads: int | None) -> Callable[[], None]:
 
 
 # --------------------------------------------------------------------------- train
+def _agent_config(agent: Any) -> dict[str, Any] | None:
+    """An agent's hyper-parameters as JSON data (its ``config()``), or None if it has none."""
+    config = getattr(agent, "config", None)
+    if not callable(config):
+        return None
+    try:
+        return json.loads(json.dumps(config()))
+    except (TypeError, ValueError):
+        return None
+
+
+def _config_changes(saved: list[Any], current: list[Any]) -> str:
+    """``seat 0: lr 0.001 -> 0.01; ...``: the fields that differ between two agent-config lists."""
+    out = []
+    for seat, (old, new) in enumerate(zip(saved, current, strict=True)):
+        if old == new:
+            continue
+        if not (isinstance(old, dict) and isinstance(new, dict)):
+            out.append(f"seat {seat}: {old!r} -> {new!r}")
+            continue
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                out.append(f"seat {seat}: {key} {old.get(key)!r} -> {new.get(key)!r}")
+    return "; ".join(out)
+
+
 def train(
     env: str | Any,
     agent_0: Any,
@@ -280,6 +306,7 @@ def train(
         "steps_per_update": steps_per_update,
         "seed": seed,
         "agents": [type(agent_0).__name__, type(agent_1).__name__],
+        "agent_configs": [_agent_config(agent_0), _agent_config(agent_1)],
         "torch_threads": threads if threads is not None else torch.get_num_threads(),
     }
     torch.manual_seed(seed)
@@ -301,11 +328,17 @@ def train(
         payload = load_checkpoint(ckpt_path)
         saved_settings = json.loads(payload["settings"])
         saved_threads = saved_settings.pop("torch_threads", None)
-        if saved_settings != {k: v for k, v in settings.items() if k != "torch_threads"}:
+        saved_configs = saved_settings.pop("agent_configs", None)  # None: written before they were kept
+        if saved_settings != {k: v for k, v in settings.items() if k not in ("torch_threads", "agent_configs")}:
             raise ValueError(
                 f"checkpoint {ckpt_path} was written for {saved_settings}, "
                 f"but this run is {settings}"
             )
+        if saved_configs is not None and saved_configs != settings["agent_configs"]:
+            changed = _config_changes(saved_configs, settings["agent_configs"])
+            raise ValueError(
+                f"checkpoint {ckpt_path} was written by agents configured differently: {changed} "
+                "(saved -> this run); resume with the saved configuration, or start a new log dir")
         if saved_threads not in (None, settings["torch_threads"]):
             warnings.warn(
                 f"checkpoint {ckpt_path} was written with {saved_threads} torch threads, this run uses "

@@ -167,6 +167,24 @@ def test_resume_at_another_thread_count_warns(tmp_path: Path) -> None:
               threads=2, **small)
 
 
+def test_resume_with_other_hyper_parameters_is_refused_naming_them(tmp_path: Path) -> None:
+    small = {"num_envs": 8, "steps_per_update": 5, "progress": False, "threads": 1}
+    train("ipd_v0", LOLAPGAgent(seed=3), LOLAPGAgent(seed=4), updates=1, log_dir=tmp_path, checkpoint_every=1,
+          **small)
+    with pytest.raises(ValueError, match=r"configured differently: seat 1: lr 1\.0 -> 0\.5"):
+        train("ipd_v0", LOLAPGAgent(seed=3), LOLAPGAgent(seed=4, lr=0.5), updates=2, log_dir=tmp_path,
+              resume=True, **small)
+    # a checkpoint written before the configurations were kept still resumes
+    payload = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    settings = json.loads(payload["settings"])
+    del settings["agent_configs"]
+    payload["settings"] = json.dumps(settings)
+    torch.save(payload, tmp_path / "checkpoint.pt")
+    result = train("ipd_v0", LOLAPGAgent(seed=3), LOLAPGAgent(seed=4), updates=2, log_dir=tmp_path, resume=True,
+                   **small)
+    assert len(result.history) == 2
+
+
 # --------------------------------------------------------------------------- class registry
 def _package_agent_classes() -> dict[str, type]:
     """Every BaseAgent subclass defined in any module of the package."""

@@ -453,6 +453,17 @@ def test_evaluation_loads_the_learner_of_seat_0_and_plays_the_league_protocol(tm
     assert other["self_play"] != result["self_play"]
 
 
+def test_a_run_is_evaluated_with_the_learner_configuration_saved_in_its_checkpoint(tmp_path) -> None:
+    from dataclasses import replace
+
+    from lola_agents.learners.loqa_eval import load_learner
+
+    setting = preset("cpu", shaping="advantage_alignment", shaping_weight=0.5, actor_hidden=8, critic_hidden=8)
+    train_loqa(setting, seed=1, updates=1, log_dir=tmp_path, checkpoint_every=1, progress=False)
+    learner, info = load_learner(tmp_path)
+    assert replace(learner.cfg, seed=0) == setting.agent and learner.name == "AdAlign-Q" and info["updates"] == 1
+
+
 def test_evaluation_refuses_bad_arguments_by_name(tmp_path) -> None:
     from lola_agents.learners.loqa_eval import evaluate_loqa, load_learner
 

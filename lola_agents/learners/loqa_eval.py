@@ -37,11 +37,12 @@ import json
 import math
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lola_agents.league import checkpoint_entry, fixed_entries, play_league, seat_rates
-from lola_agents.learners.loqa import PRESETS, LOQAAgent, LOQAPolicy, LOQAPreset
+from lola_agents.learners.loqa import PRESETS, LOQAAgent, LOQAConfig, LOQAPolicy, LOQAPreset
 from lola_agents.metrics import describe
 
 # The published figures of LOQA's checkpoints in the LOQA league (3x3, 50 steps, the
@@ -56,14 +57,16 @@ SEAT_METRICS = ("reward_per_step", "own_coin_rate", "takes_other_coin_after_thef
 
 
 def _run_preset(settings: dict[str, Any], file: Path) -> LOQAPreset:
-    """The preset whose batch matches the checkpoint's (the learner's config is the preset's)."""
+    """The preset whose batch matches the checkpoint's, with the learner's configuration saved in
+    the checkpoint (runs written before it was kept: the preset's)."""
     matches = [p for p in PRESETS.values()
                if p.num_envs == settings.get("num_envs") and p.max_cycles == settings.get("steps_per_update")]
     if not matches:
         raise ValueError(
             f"{file}: a LOQA run of {settings.get('num_envs')} games x {settings.get('steps_per_update')} steps "
             f"matches no preset; known: { {n: (p.num_envs, p.max_cycles) for n, p in PRESETS.items()} }")
-    return matches[0]
+    saved = (settings.get("agent_configs") or [None])[0]
+    return matches[0] if saved is None else replace(matches[0], agent=LOQAConfig(**saved))
 
 
 def load_learner(checkpoint: str | Path, setting: str | LOQAPreset | None = None) -> tuple[LOQAAgent, dict[str, Any]]:
@@ -74,7 +77,7 @@ def load_learner(checkpoint: str | Path, setting: str | LOQAPreset | None = None
         checkpoint: the ``checkpoint.pt`` file, or the run's log dir.
         setting: the run's :class:`~lola_agents.learners.loqa.LOQAPreset` or preset name;
             None: the preset of :data:`~lola_agents.learners.loqa.PRESETS` with the run's
-            games and steps per update.
+            games and steps per update, and the learner's configuration saved in the checkpoint.
 
     Raises:
         ValueError naming the file when it is not a LOQA run's checkpoint (or the
@@ -98,7 +101,9 @@ def load_learner(checkpoint: str | Path, setting: str | LOQAPreset | None = None
         setting = PRESETS[setting]
     learner = LOQAAgent(setting.agent, seed=agent_seed(int(settings["seed"]), 0))
     restore_in_memory_state(learner, payload["agents"][0], file)
-    name = next((n for n, p in PRESETS.items() if p == setting), "custom")
+    # The preset's name when the run used it unchanged (the learner's seed is the run's).
+    name = next((n for n, p in PRESETS.items() if p == replace(setting, agent=replace(setting.agent, seed=p.agent.seed))),
+                "custom")
     info = {"updates": int(payload["update"]), "seed": int(settings["seed"]), "preset": name,
             "env_options": setting.env_kwargs()}
     return learner, info
