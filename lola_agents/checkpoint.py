@@ -88,8 +88,8 @@ ADDED_CONFIG_KEYS: dict[str, dict[str, Any]] = {
         "alignment_signal": "advantage",
     },
     # LOQA's actor had only its own shaping term before the option existed.
-    "LOQAAgent": {"shaping": "loqa"},
-    "LOQAPolicy": {"shaping": "loqa"},
+    "LOQAAgent": {"shaping": "loqa", "shaping_start": 0},
+    "LOQAPolicy": {"shaping": "loqa", "shaping_start": 0},
 }
 
 CONFIG_FILE = "config.json"

@@ -251,6 +251,23 @@ def test_lola_policy_space_lookahead_on_the_q_model_matches_the_hand_derived_dic
     assert any(c is not None and float(c.abs().max()) > 0 for c in chi)
 
 
+@pytest.mark.parametrize("shaping", ["loqa", "advantage_alignment", "lola_policy"])
+def test_shaping_starts_after_shaping_start_naive_updates(shaping: str) -> None:
+    cfg = LOQAConfig(**TINY, seed=3, shaping=shaping)
+    batches = _coin_batches([LOQAAgent(cfg), LOQAAgent(cfg, seed=4)])
+    late, naive, shaped = (LOQAAgent(cfg, shaping_start=1), LOQAAgent(cfg, shaping_weight=0.0), LOQAAgent(cfg))
+    steps = {}
+    for name, agent in (("late", late), ("naive", naive), ("shaped", shaped)):
+        agent.learn(batches[0], batches[1])
+        steps[name] = [p.grad.clone() for p in agent.policy.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(steps["late"], steps["naive"], strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(steps["late"], steps["shaped"], strict=True))
+    late.learn(batches[0], batches[1])  # update 2: the term is on (it differs from a naive second step)
+    naive.learn(batches[0], batches[1])
+    assert not all(torch.equal(p.grad, q.grad) for p, q in zip(late.policy.parameters(), naive.policy.parameters(),
+                                                               strict=True))
+
+
 def test_opponent_view_is_seat_swapped() -> None:
     agent = LOQAAgent(**TINY)
     batches = _coin_batches([agent, LOQAAgent(**TINY, seed=1)])
@@ -276,7 +293,7 @@ def test_update_changes_weights_and_refuses_partial_episodes() -> None:
 
 
 def test_config_rejects_bad_values() -> None:
-    for bad in ({"gamma": 1.0}, {"target_ema": -0.1}, {"num_actions": 3}, {"actor_layers_before_gru": 3},
+    for bad in ({"gamma": 1.0}, {"target_ema": -0.1}, {"shaping_start": -1}, {"num_actions": 3}, {"actor_layers_before_gru": 3},
                 {"lr": 0.0}, {"dice_decay": 1.5}, {"opponent_temperature": 0.0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             LOQAConfig(**bad)

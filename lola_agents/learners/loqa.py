@@ -115,6 +115,10 @@ class LOQAConfig:
         shaping_weight: weight of the shaping term (paper 1.0 for LOQA; for advantage
             alignment its beta; for ``"lola_policy"`` the look-ahead rate on the
             opponent's logits; 0 = a naive actor-critic learner).
+        shaping_start: updates taken as a naive actor-critic learner before the shaping
+            term is switched on (paper 0). A learner that cooperates early fills its
+            buffer of past selves with cooperators and rarely meets a theft in training;
+            naive updates first put defectors into the buffer, as LOQA's slow start does.
         seed: seeds the initial weights and, through
             :func:`lola_agents.seeding.derive_seed`, the action sampling.
     """
@@ -137,6 +141,7 @@ class LOQAConfig:
     opponent_temperature: float = 1.0
     shaping: str = "loqa"
     shaping_weight: float = 1.0
+    shaping_start: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -151,6 +156,7 @@ class LOQAConfig:
             if getattr(self, name) not in (0, 1, 2):
                 raise ValueError(f"{name} must be 0, 1 or 2, got {getattr(self, name)!r}")
         check_int("seed", self.seed, 0)
+        check_int("shaping_start", self.shaping_start, 0)
         for name in ("lr", "critic_lr", "huber_delta", "opponent_temperature"):
             check_number(name, getattr(self, name), allow_low=False)
         for name in ("entropy_coef", "max_grad_norm", "shaping_weight"):
@@ -339,7 +345,7 @@ class LOQAAgent(StatefulAgent):
         log_pi = torch.log_softmax(logits[:-1], -1)
         my_log_probs = log_pi.gather(-1, my_actions.unsqueeze(-1)).squeeze(-1)
         entropy = -(log_pi.exp() * log_pi).sum(-1).mean()
-        shaping = cfg.shaping if cfg.shaping_weight > 0 else None
+        shaping = cfg.shaping if cfg.shaping_weight > 0 and self.updates >= cfg.shaping_start else None
         if shaping in ("advantage_alignment", "lola_policy"):
             with torch.no_grad():  # the opponent's TD(0) advantage, V_2 = softmax(Q_2 / tau) . Q_2
                 their_values = (torch.softmax(their_q / tau, -1) * their_q).sum(-1)
