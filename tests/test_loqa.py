@@ -577,7 +577,7 @@ def test_several_seeds_add_cross_seed_play_of_enough_episodes_and_figures_over_s
         for seat, agent in enumerate(agents):
             agent.save(tmp_path / f"seed{seed}" / f"player_{seat}")
         folders.append(tmp_path / f"seed{seed}")
-    result = {"runs": [{"label": str(f)} for f in folders],
+    result = {"runs": [{"label": str(f), "seed": seed, "updates": 1} for seed, f in enumerate(folders)],
               **evaluate_pairs(folders, {**env_options, "max_cycles": 6}, episodes=8, blocks=4, seed=0)}
     ad = result["vs_always_defect"]
     # Against always-defect 4 games of 2 episodes per seat; cross-seed play against the one other
@@ -595,3 +595,12 @@ def test_several_seeds_add_cross_seed_play_of_enough_episodes_and_figures_over_s
     assert cross["reward_per_step"]["mean"] == pytest.approx(cross["opponent_reward_per_step"]["mean"])
     text = loqa_markdown(result)
     assert "over the 2 seeds" in text and "Cross-seed play" in text
+    # The recorded form (benchmarks/results/loqa/seeds.*) keeps what the tables show.
+    from benchmarks.loqa_seeds_record import compact, seeds_markdown
+
+    record = compact(result)
+    assert [r["seed"] for r in record["per_seed"]] == [0, 1]
+    assert record["cross_seed"]["reward_per_step"]["mean"] == round(cross["reward_per_step"]["mean"], 4)
+    cost = {"seed": 0, "updates": 1, "cpu_s": 2, "wall_min": 0.1, "peak_mib": 300, "note": "tiny"}
+    markdown = seeds_markdown({"1": result}, [cost])
+    assert text.split("\n", 2)[2].strip() in markdown and "| 0 | 1 | 2 | 0.1 | 300 |" in markdown
