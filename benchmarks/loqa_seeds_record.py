@@ -52,7 +52,7 @@ def compact(evaluation: dict[str, Any]) -> dict[str, Any]:
             "vs_always_defect_takes_other_coin_after_theft_otherwise_seat_0": [
                 _stat(ad["seat_0"]["takes_other_coin_after_theft"]), _stat(ad["seat_0"]["takes_other_coin_otherwise"])],
         })
-    seeds = evaluation["across_seeds"]
+    seeds = evaluation.get("across_seeds") or {}  # one seed: none
     across = {k: (_stat(v) if isinstance(v, dict) and "mean" in v else v)
               for k, v in seeds.items() if k != "cross_seed"}
     cross = seeds.get("cross_seed")

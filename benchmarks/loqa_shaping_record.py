@@ -1,0 +1,112 @@
+"""Write ``benchmarks/results/loqa/shaping.json`` and ``shaping.md``: LOQA's recipe with other
+shaping terms (``LOQAConfig.shaping``), evaluated on the reciprocity protocol.
+
+    python -m lola_agents.learners.loqa_eval runs/lolaq-0/update3000.pt runs/lolaq-1 --max-cycles 50 150 --json runs/e.json
+    python -m benchmarks.loqa_shaping_record --costs runs/costs.json "LOLA-PS-Q, eta 1, naive first 1000=runs/e.json" ...
+
+Each ``LABEL=FILE`` is one setting: the ``--json`` output of ``loqa_eval`` on its runs (one
+or several seeds, one or several episode lengths). ``--costs`` is a JSON list of
+``{"label", "seed", "updates", "cpu_s", "wall_min", "peak_mib", "note"}`` as ``/usr/bin/time -v``
+and the run printed them. The JSON keeps what the Markdown shows (4 digits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks.loqa_seeds_record import compact
+
+TARGETS = ("own-coin >= 0.90 and >= 0.28 per step each in self-play; >= 0.25 per step across seeds; "
+           ">= -0.05 per step against always-defect in both seats; P(take the other's coin) after a theft "
+           "well above its rate otherwise")
+
+
+def _f(x: dict[str, Any] | None, digits: int = 3) -> str:
+    return "" if x is None or x.get("mean") is None else f"{x['mean']:.{digits}f}"
+
+
+def _fi(x: dict[str, Any] | None, digits: int = 3) -> str:
+    text = _f(x, digits)
+    if text and x.get("ci95"):
+        text += f" [{x['ci95'][0]:.{digits}f}, {x['ci95'][1]:.{digits}f}]"
+    return text
+
+
+def shaping_markdown(record: dict[str, Any]) -> str:
+    """The Markdown of a record written by :func:`main` (one row per setting, seed and episode length)."""
+    header = ("| setting | seed | updates | episode steps | self-play own-coin | self-play reward/step seat 0 / 1 | "
+              "cross-seed reward/step | vs always-defect seat 0 / 1 | takes the other's coin after a theft / "
+              "otherwise: self-play, vs always-defect (seat 0) |\n|---|---|---|---|---|---|---|---|---|")
+    rows = [header]
+    for label, setting in record["settings"].items():
+        for steps, e in setting.items():
+            for run in e["per_seed"]:
+                sp_take, ad_take = (run["self_play_takes_other_coin_after_theft_otherwise"],
+                                    run["vs_always_defect_takes_other_coin_after_theft_otherwise_seat_0"])
+                rows.append(
+                    f"| {label} | {run['seed']} | {run['updates']} | {steps} | {_fi(run['self_play_own_coin_rate'])} | "
+                    f"{_f(run['self_play_reward_per_step'][0])} / {_f(run['self_play_reward_per_step'][1])} | | "
+                    f"{_f(run['vs_always_defect_reward_per_step'][0])} / {_f(run['vs_always_defect_reward_per_step'][1])} | "
+                    f"{_f(sp_take[0], 2)} / {_f(sp_take[1], 2)}, {_f(ad_take[0], 2)} / {_f(ad_take[1], 2)} |")
+            if len(e["per_seed"]) > 1:
+                a, cross = e["across_seeds"], e["cross_seed"] or {}
+                rows.append(
+                    f"| {label} | over {len(e['per_seed'])} seeds | | {steps} | {_fi(a['self_play_own_coin_rate'])} | "
+                    f"{_fi(a['self_play_reward_per_step_seat_0'])} / {_fi(a['self_play_reward_per_step_seat_1'])} | "
+                    f"{_fi(cross.get('reward_per_step'))} | {_fi(a['vs_always_defect_reward_per_step_seat_0'])} / "
+                    f"{_fi(a['vs_always_defect_reward_per_step_seat_1'])} | |")
+    costs = "\n".join(f"| {c['label']} | {c['seed']} | {c['updates']} | {c['cpu_s']} | {c['wall_min']} | {c['peak_mib']} |"
+                      for c in record["costs"])
+    notes = "\n".join(f"- {c['label']}, seed {c['seed']}: {c['note']}." for c in record["costs"] if c.get("note"))
+    table = "\n".join(rows)
+    return f"""# LOQA's recipe with other shaping terms
+
+The learners of `lola_agents.learners.loqa` with `LOQAConfig.shaping` set to
+`"advantage_alignment"` (AdAlign-Q) or `"lola_policy"` (LOLA-PS-Q), preset `cpu` (128 games x
+50 steps per update, every game against a past self drawn from a buffer reaching back to
+initialisation, 16 drawn per batch, entropy 0.1), frozen and evaluated on the reciprocity
+protocol of docs/loqa.md (3x3, >= 1000 episodes per seat arrangement in 10 evaluation games,
+both seats, always-defect with random tie-breaks). Per seed: mean [95% interval over the
+evaluation games]; over seeds: mean [Student-t 95% interval over the seeds' means]; cross-seed
+play: each seed's learner against the others', both seats. "naive first 1000":
+`shaping_start=1000`. Targets: {TARGETS}. Written by `python -m benchmarks.loqa_shaping_record`.
+
+{table}
+
+## Cost per run
+
+One torch thread, on this 2-core machine shared with other jobs (2026-12-03).
+
+| setting | seed | updates | CPU s (one core) | wall minutes | peak memory MiB |
+|---|---|---|---|---|---|
+{costs}
+
+{notes}
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("settings", nargs="+", metavar="LABEL=FILE")
+    parser.add_argument("--costs", required=True, help="JSON list of the runs' costs")
+    parser.add_argument("--out-dir", default="benchmarks/results/loqa")
+    args = parser.parse_args(argv)
+    record: dict[str, Any] = {"costs": json.loads(Path(args.costs).read_text()), "settings": {}}
+    for item in args.settings:
+        label, sep, path = item.rpartition("=")
+        if not sep or not label:
+            raise SystemExit(f"each setting is LABEL=FILE, got {item!r}")
+        evaluations = json.loads(Path(path).read_text())["evaluation"]
+        record["settings"][label] = {steps: compact(e) for steps, e in evaluations.items()}
+        record["protocol"] = next(iter(evaluations.values()))["protocol"]
+    out = Path(args.out_dir)
+    (out / "shaping.json").write_text(json.dumps(record, separators=(",", ":")) + "\n")
+    (out / "shaping.md").write_text(shaping_markdown(record))
+    print(f"wrote {out / 'shaping.json'} and {out / 'shaping.md'}")
+
+
+if __name__ == "__main__":
+    main()
