@@ -26,18 +26,18 @@ PUBLISHED = {"self_play_own_coin_rate": [0.76, 0.91], "self_play_reward_per_step
 PROTOCOL_STEPS = "50"
 
 
-def _stat(x: dict[str, Any] | None) -> dict[str, Any] | None:
-    """``{"mean", "ci95"}`` of a figure, 4 digits."""
-    if x is None:
-        return None
-    out: dict[str, Any] = {"mean": None if x.get("mean") is None else round(x["mean"], 4)}
-    if x.get("ci95") is not None:
-        out["ci95"] = [round(v, 4) for v in x["ci95"]]
-    return out
+def compact(evaluation: dict[str, Any], digits: int = 4) -> dict[str, Any]:
+    """The part of one several-seed evaluation (``evaluate_loqa``'s result) that the record keeps,
+    rounded to ``digits``."""
 
+    def _stat(x: dict[str, Any] | None) -> dict[str, Any] | None:
+        if x is None:
+            return None
+        out: dict[str, Any] = {"mean": None if x.get("mean") is None else round(x["mean"], digits)}
+        if x.get("ci95") is not None:
+            out["ci95"] = [round(v, digits) for v in x["ci95"]]
+        return out
 
-def compact(evaluation: dict[str, Any]) -> dict[str, Any]:
-    """The part of one several-seed evaluation (``evaluate_loqa``'s result) that the record keeps."""
     per_seed = []
     for run, sp, ad in zip(evaluation["runs"], evaluation["self_play"],
                            evaluation["vs_always_defect"]["per_instance"], strict=True):

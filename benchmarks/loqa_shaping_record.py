@@ -4,10 +4,11 @@ shaping terms (``LOQAConfig.shaping``), evaluated on the reciprocity protocol.
     python -m lola_agents.learners.loqa_eval runs/lolaq-0/update3000.pt runs/lolaq-1 --max-cycles 50 150 --json runs/e.json
     python -m benchmarks.loqa_shaping_record --costs runs/costs.json "LOLA-PS-Q, eta 1, naive first 1000=runs/e.json" ...
 
-Each ``LABEL=FILE`` is one setting: the ``--json`` output of ``loqa_eval`` on its runs (one
-or several seeds, one or several episode lengths). ``--costs`` is a JSON list of
+Each ``LABEL=FILE`` is one evaluation of a setting: the ``--json`` output of ``loqa_eval`` on
+its runs (one or several seeds, one or several episode lengths); a label may come back with
+the same runs at other updates. ``--costs`` is a JSON list of
 ``{"label", "seed", "updates", "cpu_s", "wall_min", "peak_mib", "note"}`` as ``/usr/bin/time -v``
-and the run printed them. The JSON keeps what the Markdown shows (4 digits).
+and the run printed them. The JSON keeps what the Markdown shows (5 digits).
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ def _fi(x: dict[str, Any] | None, digits: int = 3) -> str:
 
 
 def shaping_markdown(record: dict[str, Any]) -> str:
-    """The Markdown of a record written by :func:`main` (one row per setting, seed and episode length)."""
+    """The Markdown of a record written by :func:`main` (one row per evaluation, seed and episode length)."""
     header = ("| setting | seed | updates | episode steps | self-play own-coin | self-play reward/step seat 0 / 1 | "
               "cross-seed reward/step | vs always-defect seat 0 / 1 | takes the other's coin after a theft / "
               "otherwise: self-play, vs always-defect (seat 0) |\n|---|---|---|---|---|---|---|---|---|")
     rows = [header]
-    for label, setting in record["settings"].items():
-        for steps, e in setting.items():
+    for entry in record["settings"]:
+        label = entry["label"]
+        for steps, e in entry["by_episode_steps"].items():
             for run in e["per_seed"]:
                 sp_take, ad_take = (run["self_play_takes_other_coin_after_theft_otherwise"],
                                     run["vs_always_defect_takes_other_coin_after_theft_otherwise_seat_0"])
@@ -94,13 +96,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--costs", required=True, help="JSON list of the runs' costs")
     parser.add_argument("--out-dir", default="benchmarks/results/loqa")
     args = parser.parse_args(argv)
-    record: dict[str, Any] = {"costs": json.loads(Path(args.costs).read_text()), "settings": {}}
+    record: dict[str, Any] = {"costs": json.loads(Path(args.costs).read_text()), "settings": []}
     for item in args.settings:
         label, sep, path = item.rpartition("=")
         if not sep or not label:
             raise SystemExit(f"each setting is LABEL=FILE, got {item!r}")
         evaluations = json.loads(Path(path).read_text())["evaluation"]
-        record["settings"][label] = {steps: compact(e) for steps, e in evaluations.items()}
+        record["settings"].append({"label": label, "by_episode_steps": {steps: {"episode_steps": int(steps), **compact(e, digits=5)} for steps, e in evaluations.items()}})
         record["protocol"] = next(iter(evaluations.values()))["protocol"]
     out = Path(args.out_dir)
     (out / "shaping.json").write_text(json.dumps(record, separators=(",", ":")) + "\n")

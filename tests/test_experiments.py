@@ -51,7 +51,8 @@ def test_the_recorded_studies_are_all_configs() -> None:
     assert len(EXPERIMENTS["exact-learners"].pairs) == 36
     assert EXPERIMENTS["exact-learners"].games == ("ipd_v0", "imp_v0")
     assert EXPERIMENTS["coin-aa-aa"].seeds == (0, 1, 2, 3, 4)
-    assert {name for name, e in EXPERIMENTS.items() if e.source == "loqa.toml"} == {"coin-loqa-cpu", "coin-loqa-cpu30", "coin-loqa-paper", "coin-aaq-cpu30", "coin-lolaq-cpu30"}
+    assert {name for name, e in EXPERIMENTS.items() if e.source == "loqa.toml"} == {"coin-loqa-cpu", "coin-loqa-cpu30", "coin-loqa-paper", "coin-aaq-1500", "coin-lolaq-1500",
+                                                                                    "coin-aaq-start1000", "coin-lolaq-start1000"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))

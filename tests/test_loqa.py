@@ -495,7 +495,7 @@ def test_evaluation_refuses_bad_arguments_by_name(tmp_path) -> None:
         evaluate_loqa([])
 
 
-@pytest.mark.parametrize("experiment", ["coin-loqa-cpu", "coin-lolaq-cpu30"])
+@pytest.mark.parametrize("experiment", ["coin-loqa-cpu", "coin-lolaq-1500"])
 def test_the_bench_experiment_trains_and_evaluates_loqa_at_tiny_scale(tmp_path, monkeypatch, experiment: str) -> None:
     import json
 
@@ -517,7 +517,7 @@ def test_the_bench_experiment_trains_and_evaluates_loqa_at_tiny_scale(tmp_path, 
     checkpoint = out / "checkpoints" / "loqa" / f"{experiment}-seed0" / "training" / "checkpoint.pt"
     assert checkpoint.exists()
     # the experiment's overrides reach the learner
-    assert trained[0].agent.shaping == ("lola_policy" if experiment == "coin-lolaq-cpu30" else "loqa")
+    assert trained[0].agent.shaping == ("lola_policy" if experiment == "coin-lolaq-1500" else "loqa")
 
 
 def test_evaluation_command_writes_the_curve_the_run_info_and_both_protocols(tmp_path, capsys) -> None:
@@ -606,6 +606,6 @@ def test_several_seeds_add_cross_seed_play_of_enough_episodes_and_figures_over_s
     assert text.split("\n", 2)[2].strip() in markdown and "| 0 | 1 | 2 | 0.1 | 300 |" in markdown
     from benchmarks.loqa_shaping_record import shaping_markdown
 
-    rows = shaping_markdown({"costs": [{**cost, "label": "tiny AA"}], "settings": {"tiny AA": {"6": record}}})
+    rows = shaping_markdown({"costs": [{**cost, "label": "tiny AA"}], "settings": [{"label": "tiny AA", "by_episode_steps": {"6": record}}]})
     own = record["per_seed"][1]["self_play_own_coin_rate"]["mean"]
     assert f"| tiny AA | 1 | 1 | 6 | {own:.3f} [" in rows and "| tiny AA | over 2 seeds | | 6 |" in rows
