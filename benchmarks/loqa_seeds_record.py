@@ -26,39 +26,39 @@ PUBLISHED = {"self_play_own_coin_rate": [0.76, 0.91], "self_play_reward_per_step
 PROTOCOL_STEPS = "50"
 
 
-def compact(evaluation: dict[str, Any], digits: int = 4) -> dict[str, Any]:
-    """The part of one several-seed evaluation (``evaluate_loqa``'s result) that the record keeps,
-    rounded to ``digits``."""
+def stat(x: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``{"mean", "ci95"}`` of a figure, 4 digits."""
+    if x is None:
+        return None
+    out: dict[str, Any] = {"mean": None if x.get("mean") is None else round(x["mean"], 4)}
+    if x.get("ci95") is not None:
+        out["ci95"] = [round(v, 4) for v in x["ci95"]]
+    return out
 
-    def _stat(x: dict[str, Any] | None) -> dict[str, Any] | None:
-        if x is None:
-            return None
-        out: dict[str, Any] = {"mean": None if x.get("mean") is None else round(x["mean"], digits)}
-        if x.get("ci95") is not None:
-            out["ci95"] = [round(v, digits) for v in x["ci95"]]
-        return out
 
+def compact(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The part of one several-seed evaluation (``evaluate_loqa``'s result) that ``seeds.md`` shows."""
     per_seed = []
     for run, sp, ad in zip(evaluation["runs"], evaluation["self_play"],
                            evaluation["vs_always_defect"]["per_instance"], strict=True):
         per_seed.append({
             "seed": run["seed"], "updates": run["updates"],
-            "self_play_own_coin_rate": _stat(sp["own_coin_rate"]),
-            "self_play_reward_per_step": [_stat(sp[s]["reward_per_step"]) for s in ("seat_0", "seat_1")],
+            "self_play_own_coin_rate": stat(sp["own_coin_rate"]),
+            "self_play_reward_per_step": [stat(sp[s]["reward_per_step"]) for s in ("seat_0", "seat_1")],
             "self_play_takes_other_coin_after_theft_otherwise": [
-                _stat(sp["seat_0"]["takes_other_coin_after_theft"]), _stat(sp["seat_0"]["takes_other_coin_otherwise"])],
-            "vs_always_defect_reward_per_step": [_stat(ad[s]["reward_per_step"]) for s in ("seat_0", "seat_1")],
-            "vs_always_defect_own_coin_rate": [_stat(ad[s]["own_coin_rate"]) for s in ("seat_0", "seat_1")],
+                stat(sp["seat_0"]["takes_other_coin_after_theft"]), stat(sp["seat_0"]["takes_other_coin_otherwise"])],
+            "vs_always_defect_reward_per_step": [stat(ad[s]["reward_per_step"]) for s in ("seat_0", "seat_1")],
+            "vs_always_defect_own_coin_rate": [stat(ad[s]["own_coin_rate"]) for s in ("seat_0", "seat_1")],
             "vs_always_defect_takes_other_coin_after_theft_otherwise_seat_0": [
-                _stat(ad["seat_0"]["takes_other_coin_after_theft"]), _stat(ad["seat_0"]["takes_other_coin_otherwise"])],
+                stat(ad["seat_0"]["takes_other_coin_after_theft"]), stat(ad["seat_0"]["takes_other_coin_otherwise"])],
         })
     seeds = evaluation.get("across_seeds") or {}  # one seed: none
-    across = {k: (_stat(v) if isinstance(v, dict) and "mean" in v else v)
+    across = {k: (stat(v) if isinstance(v, dict) and "mean" in v else v)
               for k, v in seeds.items() if k != "cross_seed"}
     cross = seeds.get("cross_seed")
     return {"episodes_per_league_game": evaluation["vs_always_defect"]["episodes_per_game"],
             "per_seed": per_seed, "across_seeds": across,
-            "cross_seed": {k: (_stat(v) if isinstance(v, dict) else v) for k, v in cross.items()} if cross else None}
+            "cross_seed": {k: (stat(v) if isinstance(v, dict) else v) for k, v in cross.items()} if cross else None}
 
 
 def _tables(evaluation: dict[str, Any]) -> str:
@@ -115,14 +115,28 @@ One torch thread, on this 2-core machine shared with other jobs (2026-12-03).
 """
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("evaluations", nargs="+", metavar="UPDATES=FILE")
+def record_arguments(doc: str, items: str) -> argparse.Namespace:
+    """The command line shared by the LOQA record writers: ``items`` (``NAME=FILE`` pairs),
+    ``--costs`` and ``--out-dir``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("items", nargs="+", metavar=items)
     parser.add_argument("--costs", required=True, help="JSON list of the runs' costs")
     parser.add_argument("--out-dir", default="benchmarks/results/loqa")
-    args = parser.parse_args(argv)
+    return parser.parse_args()
+
+
+def write_record(out_dir: str | Path, stem: str, record: dict[str, Any], markdown: str) -> None:
+    """``out_dir/stem.json`` (compact) and ``out_dir/stem.md``."""
+    out = Path(out_dir)
+    (out / f"{stem}.json").write_text(json.dumps(record, separators=(",", ":")) + "\n")
+    (out / f"{stem}.md").write_text(markdown)
+    print(f"wrote {out / stem}.json and {out / stem}.md")
+
+
+def main() -> None:
+    args = record_arguments(__doc__, "UPDATES=FILE")
     evaluations = {}
-    for item in args.evaluations:
+    for item in args.items:
         updates, sep, path = item.partition("=")
         if not sep or not updates.isdigit():
             raise SystemExit(f"each evaluation is UPDATES=FILE (e.g. 6000=runs/s6000.json), got {item!r}")
@@ -132,10 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     for updates, evaluation in evaluations.items():
         record["protocol"] = evaluation["protocol"]
         record[f"updates_{updates}"] = compact(evaluation)
-    out = Path(args.out_dir)
-    (out / "seeds.json").write_text(json.dumps(record, separators=(",", ":")) + "\n")
-    (out / "seeds.md").write_text(seeds_markdown(evaluations, costs))
-    print(f"wrote {out / 'seeds.json'} and {out / 'seeds.md'}")
+    write_record(args.out_dir, "seeds", record, seeds_markdown(evaluations, costs))
 
 
 if __name__ == "__main__":

@@ -8,31 +8,61 @@ Each ``LABEL=FILE`` is one evaluation of a setting: the ``--json`` output of ``l
 its runs (one or several seeds, one or several episode lengths); a label may come back with
 the same runs at other updates. ``--costs`` is a JSON list of
 ``{"label", "seed", "updates", "cpu_s", "wall_min", "peak_mib", "note"}`` as ``/usr/bin/time -v``
-and the run printed them. The JSON keeps what the Markdown shows (5 digits).
+and the run printed them. The JSON keeps what the Markdown shows (4 digits).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.loqa_seeds_record import compact
+from benchmarks.loqa_seeds_record import record_arguments, stat, write_record
 
 TARGETS = ("own-coin >= 0.90 and >= 0.28 per step each in self-play; >= 0.25 per step across seeds; "
            ">= -0.05 per step against always-defect in both seats; P(take the other's coin) after a theft "
            "well above its rate otherwise")
 
 
-def _f(x: dict[str, Any] | None, digits: int = 3) -> str:
-    return "" if x is None or x.get("mean") is None else f"{x['mean']:.{digits}f}"
+def _mean(x: dict[str, Any] | None) -> float | None:
+    return None if x is None else stat(x)["mean"]
 
 
-def _fi(x: dict[str, Any] | None, digits: int = 3) -> str:
-    text = _f(x, digits)
-    if text and x.get("ci95"):
-        text += f" [{x['ci95'][0]:.{digits}f}, {x['ci95'][1]:.{digits}f}]"
+def compact_setting(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """What ``shaping.md`` shows of one evaluation (``evaluate_loqa``'s result): per seed the
+    self-play own-coin rate (mean and interval), both seats' rewards with itself and against
+    always-defect, and the retaliation rates (after a theft, otherwise; self-play, then against
+    always-defect in seat 0); over several seeds the intervals and cross-seed play."""
+    per_seed = []
+    for run, sp, ad in zip(evaluation["runs"], evaluation["self_play"],
+                           evaluation["vs_always_defect"]["per_instance"], strict=True):
+        per_seed.append({
+            "seed": run["seed"], "updates": run["updates"], "own_coin": stat(sp["own_coin_rate"]),
+            "reward": [_mean(sp[s]["reward_per_step"]) for s in ("seat_0", "seat_1")],
+            "vs_always_defect": [_mean(ad[s]["reward_per_step"]) for s in ("seat_0", "seat_1")],
+            "takes_other_coin": [_mean(side["seat_0"][k]) for side in (sp, ad)
+                                 for k in ("takes_other_coin_after_theft", "takes_other_coin_otherwise")],
+        })
+    out: dict[str, Any] = {"per_seed": per_seed}
+    seeds = evaluation.get("across_seeds")
+    if seeds:
+        out["over_seeds"] = {key: stat(seeds[key]) for key in (
+            "self_play_own_coin_rate", "self_play_reward_per_step_seat_0", "self_play_reward_per_step_seat_1",
+            "vs_always_defect_reward_per_step_seat_0", "vs_always_defect_reward_per_step_seat_1")}
+        out["cross_seed_reward_per_step"] = stat((seeds.get("cross_seed") or {}).get("reward_per_step"))
+    return out
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "" if x is None else f"{x:.{digits}f}"
+
+
+def _fi(x: dict[str, Any] | None) -> str:
+    if x is None or x.get("mean") is None:
+        return ""
+    text = _f(x["mean"])
+    if x.get("ci95"):
+        text += f" [{x['ci95'][0]:.3f}, {x['ci95'][1]:.3f}]"
     return text
 
 
@@ -46,19 +76,18 @@ def shaping_markdown(record: dict[str, Any]) -> str:
         label = entry["label"]
         for steps, e in entry["by_episode_steps"].items():
             for run in e["per_seed"]:
-                sp_take, ad_take = (run["self_play_takes_other_coin_after_theft_otherwise"],
-                                    run["vs_always_defect_takes_other_coin_after_theft_otherwise_seat_0"])
+                take = [_f(v, 2) for v in run["takes_other_coin"]]
                 rows.append(
-                    f"| {label} | {run['seed']} | {run['updates']} | {steps} | {_fi(run['self_play_own_coin_rate'])} | "
-                    f"{_f(run['self_play_reward_per_step'][0])} / {_f(run['self_play_reward_per_step'][1])} | | "
-                    f"{_f(run['vs_always_defect_reward_per_step'][0])} / {_f(run['vs_always_defect_reward_per_step'][1])} | "
-                    f"{_f(sp_take[0], 2)} / {_f(sp_take[1], 2)}, {_f(ad_take[0], 2)} / {_f(ad_take[1], 2)} |")
-            if len(e["per_seed"]) > 1:
-                a, cross = e["across_seeds"], e["cross_seed"] or {}
+                    f"| {label} | {run['seed']} | {run['updates']} | {steps} | {_fi(run['own_coin'])} | "
+                    f"{_f(run['reward'][0])} / {_f(run['reward'][1])} | | "
+                    f"{_f(run['vs_always_defect'][0])} / {_f(run['vs_always_defect'][1])} | "
+                    f"{take[0]} / {take[1]}, {take[2]} / {take[3]} |")
+            if "over_seeds" in e:
+                a = e["over_seeds"]
                 rows.append(
                     f"| {label} | over {len(e['per_seed'])} seeds | | {steps} | {_fi(a['self_play_own_coin_rate'])} | "
                     f"{_fi(a['self_play_reward_per_step_seat_0'])} / {_fi(a['self_play_reward_per_step_seat_1'])} | "
-                    f"{_fi(cross.get('reward_per_step'))} | {_fi(a['vs_always_defect_reward_per_step_seat_0'])} / "
+                    f"{_fi(e['cross_seed_reward_per_step'])} | {_fi(a['vs_always_defect_reward_per_step_seat_0'])} / "
                     f"{_fi(a['vs_always_defect_reward_per_step_seat_1'])} | |")
     costs = "\n".join(f"| {c['label']} | {c['seed']} | {c['updates']} | {c['cpu_s']} | {c['wall_min']} | {c['peak_mib']} |"
                       for c in record["costs"])
@@ -90,24 +119,18 @@ One torch thread, on this 2-core machine shared with other jobs (2026-12-03).
 """
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("settings", nargs="+", metavar="LABEL=FILE")
-    parser.add_argument("--costs", required=True, help="JSON list of the runs' costs")
-    parser.add_argument("--out-dir", default="benchmarks/results/loqa")
-    args = parser.parse_args(argv)
+def main() -> None:
+    args = record_arguments(__doc__, "LABEL=FILE")
     record: dict[str, Any] = {"costs": json.loads(Path(args.costs).read_text()), "settings": []}
-    for item in args.settings:
+    for item in args.items:
         label, sep, path = item.rpartition("=")
         if not sep or not label:
             raise SystemExit(f"each setting is LABEL=FILE, got {item!r}")
         evaluations = json.loads(Path(path).read_text())["evaluation"]
-        record["settings"].append({"label": label, "by_episode_steps": {steps: {"episode_steps": int(steps), **compact(e, digits=5)} for steps, e in evaluations.items()}})
+        record["settings"].append({"label": label, "by_episode_steps": {
+            steps: {"episode_steps": int(steps), **compact_setting(e)} for steps, e in evaluations.items()}})
         record["protocol"] = next(iter(evaluations.values()))["protocol"]
-    out = Path(args.out_dir)
-    (out / "shaping.json").write_text(json.dumps(record, separators=(",", ":")) + "\n")
-    (out / "shaping.md").write_text(shaping_markdown(record))
-    print(f"wrote {out / 'shaping.json'} and {out / 'shaping.md'}")
+    write_record(args.out_dir, "shaping", record, shaping_markdown(record))
 
 
 if __name__ == "__main__":

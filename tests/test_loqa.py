@@ -604,8 +604,10 @@ def test_several_seeds_add_cross_seed_play_of_enough_episodes_and_figures_over_s
     cost = {"seed": 0, "updates": 1, "cpu_s": 2, "wall_min": 0.1, "peak_mib": 300, "note": "tiny"}
     markdown = seeds_markdown({"1": result}, [cost])
     assert text.split("\n", 2)[2].strip() in markdown and "| 0 | 1 | 2 | 0.1 | 300 |" in markdown
-    from benchmarks.loqa_shaping_record import shaping_markdown
+    from benchmarks.loqa_shaping_record import compact_setting, shaping_markdown
 
-    rows = shaping_markdown({"costs": [{**cost, "label": "tiny AA"}], "settings": [{"label": "tiny AA", "by_episode_steps": {"6": record}}]})
-    own = record["per_seed"][1]["self_play_own_coin_rate"]["mean"]
+    setting = compact_setting(result)
+    rows = shaping_markdown({"costs": [{**cost, "label": "tiny AA"}],
+                             "settings": [{"label": "tiny AA", "by_episode_steps": {"6": setting}}]})
+    own = setting["per_seed"][1]["own_coin"]["mean"]
     assert f"| tiny AA | 1 | 1 | 6 | {own:.3f} [" in rows and "| tiny AA | over 2 seeds | | 6 |" in rows
