@@ -150,10 +150,11 @@ class PastSelves:
     advantage alignment do (their buffer: ``every=10``, ``size=10_000``). Acting samples
     from a generator of its own.
 
-    Cost: with ``draws > 1`` the drawn policies run as one batched call
-    (``torch.func.vmap`` over their stacked weights), so each step reads ``draws``
-    copies of the policy's weights; the buffer keeps ``size`` copies in memory and in
-    checkpoints.
+    Cost: with ``draws > 1`` the drawn policies run as one batched call over their
+    stacked weights (the network's own stacked step where it has one, as
+    :class:`~lola_agents.policies.gru.CoinGRU`; ``torch.func.vmap`` otherwise), so each
+    step reads ``draws`` copies of the policy's weights; the buffer keeps ``size`` copies
+    in memory and in checkpoints.
 
     Args:
         learner: a coin-game learner with ``policy``, ``cfg`` and ``set_policy_weights``
@@ -210,8 +211,12 @@ class PastSelves:
         if games % self.draws:
             raise ValueError(f"{self.draws} past-self draws must divide the stand-in's {games} games")
         player = self.player
+        # Networks whose step takes stacked weights run them directly (batched products, the
+        # same bits as each snapshot's own step, about 1.7x faster than vmap); others through vmap.
+        direct = getattr(player.policy, "stacked_step", False)
         if self._stacked is None:
-            self._stacked = {f"policy.{k}": torch.stack([self.pool[i][k] for i in self.drawn]) for k in self.pool[0]}
+            prefix = "" if direct else "policy."
+            self._stacked = {prefix + k: torch.stack([self.pool[i][k] for i in self.drawn]) for k in self.pool[0]}
         blocks = lambda tree: torch.utils._pytree.tree_map(  # noqa: E731
             lambda x: x.reshape(self.draws, games // self.draws, *x.shape[1:]), tree)
         joined = lambda tree: torch.utils._pytree.tree_map(lambda x: x.reshape(games, *x.shape[2:]), tree)  # noqa: E731
@@ -221,12 +226,15 @@ class PastSelves:
             if state is None:
                 state = player.policy.initial_state(games)
 
-            stepper = _Stepper(player.policy)
+            if direct:
+                logits, state = player.policy.step(blocks(obs_t), blocks(state), blocks(starts), self._stacked)
+            else:
+                stepper = _Stepper(player.policy)
 
-            def step(params: dict[str, torch.Tensor], o: torch.Tensor, s: Any, e: torch.Tensor) -> Any:
-                return functional_call(stepper, params, (o, s, e))
+                def step(params: dict[str, torch.Tensor], o: torch.Tensor, s: Any, e: torch.Tensor) -> Any:
+                    return functional_call(stepper, params, (o, s, e))
 
-            logits, state = torch.func.vmap(step)(self._stacked, blocks(obs_t), blocks(state), blocks(starts))
+                logits, state = torch.func.vmap(step)(self._stacked, blocks(obs_t), blocks(state), blocks(starts))
             actions, log_probs = sample_actions(joined(logits), player.generator)
         return actions, log_probs, joined(state)
 

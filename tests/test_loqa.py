@@ -611,3 +611,22 @@ def test_several_seeds_add_cross_seed_play_of_enough_episodes_and_figures_over_s
                              "settings": [{"label": "tiny AA", "by_episode_steps": {"6": setting}}]})
     own = setting["per_seed"][1]["own_coin"]["mean"]
     assert f"| tiny AA | 1 | 1 | 6 | {own:.3f} [" in rows and "| tiny AA | over 2 seeds | | 6 |" in rows
+
+
+def test_shipped_adalign_q_pair_cooperates_with_itself_and_retaliates_against_always_defect() -> None:
+    """The shipped AdAlign-Q agent (LOQA's recipe, advantage alignment after 1000 naive updates):
+    its recorded figures are own-coin 0.93 with itself and P(take the other's coin) 0.65 after
+    a theft vs 0.03 otherwise against always-defect (benchmarks/results/loqa/shaping.md)."""
+    from lola_agents.agents import load_agent
+    from lola_agents.bench.suites import shipped_checkpoint_dir
+    from lola_agents.evaluation import evaluate
+    from lola_agents.fixed import AlwaysDefectCoinAgent
+
+    folder = shipped_checkpoint_dir("adalign-q-start1000-4000")
+    agents = [load_agent(str(folder / f"player_{seat}")) for seat in (0, 1)]
+    assert all(a.cfg.shaping == "advantage_alignment" and a.cfg.shaping_start == 1000 for a in agents)
+    self_play = evaluate("coin_game_v0", *agents, episodes=32, seed=0, max_cycles=50)
+    assert self_play["own_coin_rate"] > 0.8 and min(self_play["reward_per_step"]) > 0.2
+    exploited = evaluate("coin_game_v0", agents[0], AlwaysDefectCoinAgent(), episodes=32, seed=1, max_cycles=50)
+    after, otherwise = (exploited["player_0"][k] for k in ("takes_other_coin_after_theft", "takes_other_coin_otherwise"))
+    assert after > otherwise + 0.3 and exploited["reward_per_step"][0] > -0.1  # always-own-coin: -0.26

@@ -216,14 +216,19 @@ def _tiny_adalign(seed: int = 0):
     return CoinLOLAAgent(preset("adalign").agent, seed=seed, mlp_hidden=(8,), mlp_history=3)
 
 
-@pytest.mark.parametrize("make", [_tiny_loqa, _tiny_adalign], ids=["loqa-gru", "adalign-mlp-history3"])
-def test_per_block_draws_play_their_own_snapshot(make) -> None:
-    learner = make()
-    past = PastSelves(learner, every=1, size=10, seed=1, draws=4)
+def _buffer_of_four_draws(learner, seed: int) -> PastSelves:
+    """A buffer of 7 snapshots of ``learner`` (nudged between them), 4 draws, not all the same."""
+    past = PastSelves(learner, every=1, size=10, seed=seed, draws=4)
     for _ in range(6):
         _nudge(learner)
         past.after_update(learner)
     assert len(set(past.drawn)) > 1
+    return past
+
+
+@pytest.mark.parametrize("make", [_tiny_loqa, _tiny_adalign], ids=["loqa-gru", "adalign-mlp-history3"])
+def test_per_block_draws_play_their_own_snapshot(make) -> None:
+    past = _buffer_of_four_draws(make(), seed=1)
     past.assign_seat(1)
     venv = coin_game_env.make_vec("coin_game_v0", 8, seed=0)
     obs = venv.reset()[0][:, 1]
@@ -240,6 +245,48 @@ def test_per_block_draws_play_their_own_snapshot(make) -> None:
         torch.testing.assert_close(torch.as_tensor(log_probs[games]), expected.squeeze(-1))
     with pytest.raises(ValueError, match="divide"):
         past.act(obs[:7], None, starts[:7])
+
+
+def test_stacked_gru_step_plays_each_snapshot_with_the_bits_of_vmap() -> None:
+    # Bit-equal to the vmap path (so runs recorded with it reproduce); close to each snapshot's
+    # own step (equal bits there too at the presets' widths, not at every tiny width).
+    from torch.func import functional_call
+
+    from lola_agents.population import _Stepper
+
+    learner = _tiny_loqa()
+    past = _buffer_of_four_draws(learner, seed=2)
+    past.assign_seat(0)
+    venv = coin_game_env.make_vec("coin_game_v0", 8, seed=0, max_cycles=STEPS)
+    obs, starts, state = venv.reset()[0][:, 0], np.ones(8, dtype=bool), None
+    own_states = [None] * 4
+    vmap_state = (torch.zeros(4, 2, learner.policy.hidden), torch.zeros(4, 2, dtype=torch.long))
+    policy = past.player.policy
+    step = lambda p, o, s, e: functional_call(_Stepper(policy), p, (o, s, e))  # noqa: E731
+    for _ in range(STEPS):  # the hidden state carries the episode: every step is compared
+        past.player.generator.manual_seed(0)
+        actions, log_probs, state = past.act(obs, state, starts)
+        stacked = {k: torch.stack([past.pool[i][k] for i in past.drawn]) for k in past.pool[0]}
+        obs_t = past.player._canonical(torch.as_tensor(obs), 0).reshape(4, 2, 4, 3, 3)
+        for block, index in enumerate(past.drawn):
+            player = _tiny_loqa()
+            player.set_policy_weights(past.pool[index])
+            games = slice(2 * block, 2 * block + 2)
+            with torch.no_grad():
+                own = own_states[block] or player.policy.initial_state(2)
+                logits, own_states[block] = player.policy.step(obs_t[block], own, torch.as_tensor(starts[games]))
+                expected = torch.log_softmax(logits, -1).gather(-1, torch.as_tensor(actions[games]).unsqueeze(-1))
+            torch.testing.assert_close(torch.as_tensor(log_probs[games]), expected.squeeze(-1))
+            torch.testing.assert_close(state[0][games], own_states[block][0])
+        with torch.no_grad():  # the generic path of other networks, from the same state
+            blocks = torch.as_tensor(starts).reshape(4, 2)
+            by_vmap = torch.func.vmap(step)({f"policy.{k}": v for k, v in stacked.items()}, obs_t, vmap_state, blocks)
+            direct = policy.step(obs_t, vmap_state, blocks, stacked)
+        assert torch.equal(by_vmap[0], direct[0]) and torch.equal(by_vmap[1][0], direct[1][0])
+        assert torch.equal(by_vmap[1][0].reshape(8, -1), state[0])
+        vmap_state = by_vmap[1]
+        obs = venv.step(np.stack([actions, actions[::-1]], axis=1))[0][:, 0]
+        starts = np.zeros(8, dtype=bool)
 
 
 def test_self_play_seat_plays_past_selves_in_its_share_and_the_current_policy_in_the_rest() -> None:

@@ -552,6 +552,7 @@ SHIPPED_COIN = (
     ("shipped NL-PG (fast, 250 updates)", "nl-pg-fast-250"),
     ("shipped IPPO", "ippo"),
     ("shipped LOQA (cpu, 6000 updates)", "loqa-cpu-6000"),
+    ("shipped AdAlign-Q (naive start 1000, 4000 updates)", "adalign-q-start1000-4000"),
 )
 
 
@@ -811,7 +812,7 @@ register_suite(
     Suite(
         name="coin_shipped",
         description="the coin-game agents shipped with the package (the LOLA family and IPPO trained for 250 updates, "
-        "LOQA for 6000): with themselves "
+        "LOQA for 6000, AdAlign-Q on LOQA's recipe for 4000): with themselves "
         "and against always-defect (an extra; the coin suite's rows are trained in the run)",
         make_tasks=_shipped_coin_tasks,
         run=_run_shipped_coin,

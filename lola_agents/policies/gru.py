@@ -13,6 +13,10 @@ Same interface as the networks of :mod:`lola_agents.policies.coin` (T = steps, N
 ``encode(obs [T, N, 4, g, g], starts [T, N]) -> [T, N, F]`` (parameter-free),
 ``forward(encoded, starts) -> [T, N, num_outputs]`` (every sequence begins at an
 episode start), ``initial_state(N)`` and ``step(obs [N, 4, g, g], state, starts [N])``.
+``step`` also runs D policies of this architecture at once from their stacked weights
+(the replay buffer of past selves plays D snapshots per step): games are then grouped
+``[D, n, ...]`` and every product is a batched one (``torch.baddbmm``), whose results equal
+bit for bit those of each policy's own step on its n games.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class CoinGRU(nn.Module):
     """
 
     recurrent = True
+    stacked_step = True  # step() takes stacked weights of D policies (PastSelves)
 
     def __init__(self, grid_size: int = 3, num_actions: int = 4, num_outputs: int = 4, hidden: int = 64,
                  layers_before_gru: int = 2, time_input: bool = False) -> None:
@@ -97,11 +102,16 @@ class CoinGRU(nn.Module):
         """``nn.GRUCell``'s update (same weights, same gate order r, z, n)."""
         return self._gru_update(nn.functional.linear(x, self.core.weight_ih, self.core.bias_ih), hidden)
 
-    def _gru_update(self, input_gates: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        """The GRU update from the input side of its gates ``x W_ih^T + b_ih`` ``[..., 3H]``."""
-        core = self.core
+    def _gru_update(self, input_gates: torch.Tensor, hidden: torch.Tensor,
+                    weights: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The GRU update from the input side of its gates ``x W_ih^T + b_ih`` ``[..., 3H]``
+        (``weights``: stacked parameters, see :meth:`step`)."""
+        if weights is None:
+            recurrent = nn.functional.linear(hidden, self.core.weight_hh, self.core.bias_hh)
+        else:
+            recurrent = stacked_linear(hidden, weights["core.weight_hh"], weights["core.bias_hh"])
         input_r, input_z, input_n = input_gates.chunk(3, -1)
-        hidden_r, hidden_z, hidden_n = nn.functional.linear(hidden, core.weight_hh, core.bias_hh).chunk(3, -1)
+        hidden_r, hidden_z, hidden_n = recurrent.chunk(3, -1)
         reset = torch.sigmoid(input_r + hidden_r)
         update = torch.sigmoid(input_z + hidden_z)
         candidate = torch.tanh(input_n + reset * hidden_n)
@@ -111,12 +121,31 @@ class CoinGRU(nn.Module):
         """(GRU state zeros ``[N, hidden]``, step index zeros int64 ``[N]``)."""
         return torch.zeros(num_envs, self.hidden), torch.zeros(num_envs, dtype=torch.long)
 
-    def step(self, obs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], episode_starts: torch.Tensor
-             ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """One step: ``obs [N, 4, g, g]``, state from :meth:`initial_state` -> (outputs, new state)."""
+    def step(self, obs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], episode_starts: torch.Tensor,
+             weights: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """One step: ``obs [N, 4, g, g]``, state from :meth:`initial_state` -> (outputs, new state).
+
+        With ``weights`` (``{name: [D, *shape]}`` for every name of ``named_parameters()``),
+        D policies step at once: ``obs [D, n, 4, g, g]``, state ``([D, n, hidden], [D, n])``,
+        starts ``[D, n]`` -> outputs ``[D, n, num_outputs]``; block d plays the weights ``[d]``.
+        """
         hidden, time = state
         fresh = ~episode_starts
         hidden = hidden * fresh.to(hidden.dtype).unsqueeze(-1)
         time = time * fresh.long()
-        hidden = self._gru(self.pre(self._input(obs, time)), hidden)
-        return self.head(hidden), (hidden, time + 1)
+        x = self._input(obs, time)
+        if weights is None:
+            hidden = self._gru(self.pre(x), hidden)
+            return self.head(hidden), (hidden, time + 1)
+        for index, layer in enumerate(self.pre):
+            x = stacked_linear(x, weights[f"pre.{index}.weight"], weights[f"pre.{index}.bias"]) \
+                if isinstance(layer, nn.Linear) else layer(x)
+        gates = stacked_linear(x, weights["core.weight_ih"], weights["core.bias_ih"])
+        hidden = self._gru_update(gates, hidden, weights)
+        return stacked_linear(hidden, weights["head.weight"], weights["head.bias"]), (hidden, time + 1)
+
+
+def stacked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``nn.functional.linear`` per block: ``x [D, n, in]``, ``weight [D, out, in]``, ``bias [D, out]``
+    -> ``[D, n, out]`` (one ``baddbmm``)."""
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
