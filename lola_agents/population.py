@@ -212,7 +212,7 @@ class PastSelves:
             raise ValueError(f"{self.draws} past-self draws must divide the stand-in's {games} games")
         player = self.player
         # Networks whose step takes stacked weights run them directly (batched products, the
-        # same bits as each snapshot's own step, about 1.7x faster than vmap); others through vmap.
+        # same bits as vmap, less overhead: benchmarks.loqa_speed --compare-vmap); others through vmap.
         direct = getattr(player.policy, "stacked_step", False)
         if self._stacked is None:
             prefix = "" if direct else "policy."
