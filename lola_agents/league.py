@@ -154,7 +154,8 @@ def checkpoint_entry(name: str, pair_folders: Sequence[str | Path], shared: bool
 
 
 def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: int = 0,
-                on_game: Callable[[int, int], None] | None = None, **env_options: Any) -> dict[str, Any]:
+                on_game: Callable[[int, int], None] | None = None, min_cell_episodes: int = 0,
+                **env_options: Any) -> dict[str, Any]:
     """Play the league (module docstring) and summarise every cell.
 
     Args:
@@ -166,12 +167,17 @@ def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: in
             :func:`lola_agents.evaluation.evaluate` with seed
             ``derive_seed(seed, Stream.EVALUATION, g)`` (:mod:`lola_agents.seeding`).
         on_game: called as ``on_game(games_done, games_total)`` after each game (progress).
+        min_cell_episodes: the games of a cell with fewer games than others (an entry of
+            one instance, e.g. a single shipped checkpoint) play more episodes each, so that
+            every cell pools at least this many: a game of the pair (A, B) plays
+            ``max(episodes_per_game, ceil(min_cell_episodes / cell_games(A, B)))`` episodes,
+            the same in both seat arrangements (0: ``episodes_per_game`` everywhere).
         env_options: coin_game_v0 options, e.g. ``max_cycles=50``.
 
     Returns:
         JSON-ready ``{"names", "episodes_per_game", "seed", "env_options", "games": [...],
         "cells": {row: {column: {metric: describe(...) | None, "games", "episodes"}}}}``;
-        ``games`` holds per game ``{"row", "column", "instances": [i, j], "seed",
+        ``games`` holds per game ``{"row", "column", "instances": [i, j], "seed", "episodes",
         "seat_0": {...}, "seat_1": {...}}`` (row entry in seat 0). Cell metrics:
         :data:`CELL_METRICS`; a diagonal cell of a one-instance entry has no game (None).
     """
@@ -183,6 +189,8 @@ def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: in
         raise ValueError(f"league entries need distinct names, got {names}")
     if isinstance(episodes_per_game, bool) or not isinstance(episodes_per_game, int) or episodes_per_game < 1:
         raise ValueError(f"episodes_per_game must be an integer >= 1, got {episodes_per_game!r}")
+    if isinstance(min_cell_episodes, bool) or not isinstance(min_cell_episodes, int) or min_cell_episodes < 0:
+        raise ValueError(f"min_cell_episodes must be an integer >= 0, got {min_cell_episodes!r}")
     if env_options.get("egocentric") or env_options.get("obs_type", "planes") != "planes":
         raise ValueError("the league plays the shared-view planes: no egocentric or obs_type option")
     cache: dict[tuple[int, int, int], Agent] = {}
@@ -193,6 +201,10 @@ def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: in
             cache[key] = entries[entry_index].make(instance, seat)
         return cache[key]
 
+    def episodes(row: LeagueEntry, column: LeagueEntry) -> int:
+        cell_games = 2 * row.instances * (column.instances - (row is column))  # both seat arrangements
+        return max(episodes_per_game, -(-min_cell_episodes // cell_games)) if cell_games else episodes_per_game
+
     games: list[dict[str, Any]] = []
     total = sum(r.instances * c.instances - (r is c) * r.instances for r in entries for c in entries)
     for (a, row), (b, column) in itertools.product(enumerate(entries), repeat=2):
@@ -200,9 +212,10 @@ def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: in
             if a == b and i == j:
                 continue  # cross-seed only on the diagonal
             game_seed = derive_seed(seed, Stream.EVALUATION, len(games))
-            result = evaluate("coin_game_v0", agent(a, i, 0), agent(b, j, 1), episodes=episodes_per_game,
+            result = evaluate("coin_game_v0", agent(a, i, 0), agent(b, j, 1), episodes=episodes(row, column),
                               seed=game_seed, **env_options)
             games.append({"row": row.name, "column": column.name, "instances": [i, j], "seed": game_seed,
+                          "episodes": episodes(row, column),
                           **{f"seat_{s}": _seat_record(result, s) for s in (0, 1)}})
             if on_game is not None:
                 on_game(len(games), total)
@@ -260,9 +273,11 @@ def league_cells(games: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[
     per row instance, its games in both seats pooled; then describe() over instances)."""
     pooled: dict[tuple[str, str, int], dict[str, list[float]]] = {}
 
-    def add(row: str, column: str, instance: int, mine: dict[str, Any], theirs: dict[str, Any]) -> None:
-        bucket = pooled.setdefault((row, column, instance), {"rewards": [], "opponent_rewards": [],
+    def add(row: str, column: str, instance: int, mine: dict[str, Any], theirs: dict[str, Any],
+            episodes: int | None) -> None:
+        bucket = pooled.setdefault((row, column, instance), {"rewards": [], "opponent_rewards": [], "episodes": 0,
                                                               "sums": dict.fromkeys(SEAT_COUNTS, 0)})
+        bucket["episodes"] += episodes or 0
         bucket["rewards"].append(mine["reward_per_step"])
         bucket["opponent_rewards"].append(theirs["reward_per_step"])
         for key in SEAT_COUNTS:
@@ -270,14 +285,15 @@ def league_cells(games: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[
 
     for game in games:
         i, j = game["instances"]
-        add(game["row"], game["column"], i, game["seat_0"], game["seat_1"])  # the row agent in seat 0
-        add(game["column"], game["row"], j, game["seat_1"], game["seat_0"])  # the column agent in seat 1
+        episodes = game.get("episodes")  # (older records do not say)
+        add(game["row"], game["column"], i, game["seat_0"], game["seat_1"], episodes)  # the row agent in seat 0
+        add(game["column"], game["row"], j, game["seat_1"], game["seat_0"], episodes)  # the column agent in seat 1
     cells: dict[str, dict[str, Any]] = {}
     for row, column in itertools.product(names, repeat=2):
         instances = sorted(k for (r, c, k) in pooled if (r, c) == (row, column))
         buckets = [pooled[(row, column, k)] for k in instances]
         if not buckets:
-            cells.setdefault(row, {})[column] = {**dict.fromkeys(CELL_METRICS), "games": 0}
+            cells.setdefault(row, {})[column] = {**dict.fromkeys(CELL_METRICS), "games": 0, "episodes": 0}
             continue
         rates = [seat_rates(b["sums"]) for b in buckets]
         per_instance = {
@@ -288,6 +304,7 @@ def league_cells(games: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[
         cell: dict[str, Any] = {name: describe(values) for name, values in per_instance.items()}
         cell["instances"] = instances
         cell["games"] = sum(len(b["rewards"]) for b in buckets)
+        cell["episodes"] = sum(b["episodes"] for b in buckets)
         cells.setdefault(row, {})[column] = cell
     return cells
 

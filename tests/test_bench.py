@@ -57,9 +57,14 @@ def test_tiny_run_writes_summary_report_runs_and_figures(tiny_run):
     assert load_agent(str(saved)) is not None
     # The league plays what the coin tasks saved (cross-seed, both seats) after them.
     league = groups["league"]["league"]
-    assert league["names"] == ["AdAlign", "NL-PG", "IPPO", "shared PPO", "always-defect", "always-own-coin",
-                               "random", "coin tit-for-tat"]
-    assert len(league["games"]) == 8 * 8 * 2 * 2 - 8 * 2
+    assert league["names"] == ["AdAlign", "NL-PG", "IPPO", "shared PPO", "shipped LOQA", "shipped AdAlign-Q",
+                               "always-defect", "always-own-coin", "random", "coin tit-for-tat"]
+    # 8 entries of 2 instances and the 2 shipped agents of one: 18 instances, none plays itself
+    assert len(league["games"]) == 18 * 18 - 18
+    # tiny: >= 8 episodes per cell; 2 per game, but the shipped pair's cell has 2 games: 4 each
+    episodes = {(g["row"], g["column"]): g["episodes"] for g in league["games"]}
+    assert episodes[("shipped LOQA", "shipped AdAlign-Q")] == 4 and episodes[("shipped LOQA", "IPPO")] == 2
+    assert episodes[("AdAlign", "AdAlign")] == 2
     assert "### coin: league" in report and "| always-own-coin | -0." in report
     assert "figures/coin-league-heatmap.png" in summary["figures"]
     assert "[paper:" not in report.split("## coin:")[1].split("## head_to_head")[0]

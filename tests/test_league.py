@@ -119,12 +119,40 @@ def test_one_instance_has_no_cross_seed_diagonal() -> None:
     assert math.isclose(league["cells"]["own"]["own2"]["own_coin_rate"]["mean"], 1.0)
 
 
+def test_cells_of_a_one_instance_entry_get_more_episodes_per_game_to_reach_the_minimum() -> None:
+    two = LeagueEntry("two", lambda instance, seat: OwnCoinAgent(seed=instance), instances=2, kind="fixed")
+    one = LeagueEntry("one", lambda instance, seat: OwnCoinAgent(seed=10 + instance), instances=1, kind="fixed")
+    league = play_league([two, one], episodes_per_game=3, seed=0, min_cell_episodes=10, **ENV)
+    cells = league["cells"]
+    # cells (two, two): 2 x 2 x 1 = 4 games of 3 episodes (3 >= ceil(10 / 4)); (two, one) and
+    # (one, two): 2 x 2 x 1 = 4 games, 3 each; (one, one): no game. With a minimum of 20:
+    assert [cells[r][c]["episodes"] for r, c in [("two", "two"), ("two", "one"), ("one", "two")]] == [12, 12, 12]
+    league = play_league([two, one], episodes_per_game=3, seed=0, min_cell_episodes=20, **ENV)
+    cells = league["cells"]
+    # ceil(20 / 4) = 5 episodes per game in every cell with games, the same in both seat arrangements
+    assert {g["episodes"] for g in league["games"]} == {5}
+    assert [cells[r][c]["episodes"] for r, c in [("two", "two"), ("two", "one"), ("one", "two")]] == [20, 20, 20]
+    assert cells["one"]["one"]["episodes"] == 0
+    three = LeagueEntry("three", lambda instance, seat: OwnCoinAgent(seed=20 + instance), instances=3, kind="fixed")
+    league = play_league([three, one], episodes_per_game=2, seed=0, min_cell_episodes=12, **ENV)
+    by_pair = {(g["row"], g["column"]): g["episodes"] for g in league["games"]}
+    # (three, three): 2 x 3 x 2 = 12 games -> 2 each (the floor); (three, one): 2 x 3 = 6 games -> 2;
+    # with a minimum of 24: 2 and 4
+    assert by_pair == {("three", "three"): 2, ("three", "one"): 2, ("one", "three"): 2}
+    league = play_league([three, one], episodes_per_game=2, seed=0, min_cell_episodes=24, **ENV)
+    by_pair = {(g["row"], g["column"]): g["episodes"] for g in league["games"]}
+    assert by_pair == {("three", "three"): 2, ("three", "one"): 4, ("one", "three"): 4}
+    assert league["cells"]["one"]["three"]["episodes"] == 24 and league["cells"]["three"]["three"]["episodes"] == 24
+
+
 def test_bad_league_input_is_named() -> None:
     entry = fixed_entries(1)[0]
     with pytest.raises(ValueError, match="distinct names"):
         play_league([entry, entry], episodes_per_game=2)
     with pytest.raises(ValueError, match="episodes_per_game"):
         play_league([entry], episodes_per_game=0)
+    with pytest.raises(ValueError, match="min_cell_episodes"):
+        play_league([entry], episodes_per_game=2, min_cell_episodes=-1)
     with pytest.raises(ValueError, match="shared-view"):
         play_league([entry], episodes_per_game=2, egocentric=True)
     with pytest.raises(ValueError, match="instances"):

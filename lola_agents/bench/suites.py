@@ -544,6 +544,8 @@ COIN_EVAL_EPISODES = {"tiny": 8, "quick": 1000, "paper": 1000}
 # Episodes per league cell (each cell pools 2 x n_A x n_B games; the diagonal 2 x n x (n-1)).
 LEAGUE_CELL_EPISODES = {"tiny": 8, "quick": 1000, "paper": 1000}
 COIN_LEAGUE_GROUP = "league"
+# Shipped reciprocal agents that join the league (one checkpoint each): (label, folder).
+LEAGUE_SHIPPED = (("shipped LOQA", "loqa-cpu-6000"), ("shipped AdAlign-Q", "adalign-q-start1000-4000"))
 # Checkpoints shipped with the package: (group name, folder under lola_agents/checkpoints/coin).
 SHIPPED_COIN = (
     ("shipped LOLA-DiCE (fast, 250 updates)", "lola-dice-fast-250"),
@@ -593,8 +595,13 @@ def _coin_tasks(scale: str, seeds: list[int] | None) -> list[Task]:
         "learners": [{"name": name, "group": coin_group(name), "seeds": seeds,
                       "shared": name == "shared PPO", "egocentric": name == "shared PPO"}
                      for name in COIN_AGENTS_BY_SCALE[scale]],
+        # LOQA and AdAlign-Q train for 45-70 CPU minutes, beyond the quick scale: their shipped
+        # checkpoints play as entries of one instance each, with more episodes per game.
+        "shipped": [{"name": name, "folder": folder} for name, folder in LEAGUE_SHIPPED
+                    if (shipped_checkpoint_dir(folder) / "player_0").is_dir()],
         "fixed_instances": len(seeds),
         "episodes_per_game": -(-LEAGUE_CELL_EPISODES[scale] // fewest_games),
+        "min_cell_episodes": LEAGUE_CELL_EPISODES[scale],
         # tiny: 10-step games, a smoke test of the league's path
         "env_options": {**env_options, "max_cycles": 10} if scale == "tiny" else env_options,
     }
@@ -614,7 +621,7 @@ def _coin_cost(task: Task) -> float:
     s = task.settings
     steps_per_game = s.get("env_options", {}).get("max_cycles", 50)
     if task.group == COIN_LEAGUE_GROUP:
-        instances = (sum(len(learner["seeds"]) for learner in s["learners"])
+        instances = (sum(len(learner["seeds"]) for learner in s["learners"]) + len(s.get("shipped", []))
                      + len(FIXED_LEAGUE_AGENTS) * s["fixed_instances"])
         games = instances * (instances - 1)
         return games * s["episodes_per_game"] * steps_per_game * COIN_COST_PER_STEP["league"]
@@ -738,9 +745,11 @@ def _run_coin_league(task: Task) -> dict[str, Any]:
                    for seed in learner["seeds"]]
         entries.append(checkpoint_entry(learner["name"], folders, shared=learner["shared"],
                                         egocentric=learner["egocentric"]))
+    entries += [checkpoint_entry(shipped["name"], [shipped_checkpoint_dir(shipped["folder"])])
+                for shipped in s.get("shipped", [])]
     entries += fixed_entries(int(s["fixed_instances"]))
     league = play_league(entries, int(s["episodes_per_game"]), seed=task.seeds[0], on_game=report_progress,
-                         **s["env_options"])
+                         min_cell_episodes=int(s.get("min_cell_episodes", 0)), **s["env_options"])
     return {"metrics": {}, "extra": {"league": league}}
 
 
@@ -804,6 +813,10 @@ register_suite(
             "path to the coin whatever its colour, ties at random; always-own-coin goes for its own colour "
             "only and never steps on the other's coin; coin tit-for-tat is own-coin but greedy for 3 steps "
             "after each theft. Each trained agent plays the agent of every other seed in both seats.",
+            "The shipped reciprocal agents (LOQA, 6000 updates; AdAlign-Q, advantage alignment on LOQA's recipe, "
+            "4000 updates; trained for 45-70 CPU minutes, beyond this scale) join the league as entries of one "
+            "checkpoint each: no cross-seed cell, no interval, and more episodes per game so that each of "
+            "their cells pools as many episodes as a cell of the others at least (1000 at the quick scale).",
         ),
     )
 )
