@@ -175,7 +175,8 @@ def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: in
         env_options: coin_game_v0 options, e.g. ``max_cycles=50``.
 
     Returns:
-        JSON-ready ``{"names", "episodes_per_game", "seed", "env_options", "games": [...],
+        JSON-ready ``{"names", "kinds", "instances", "episodes_per_game", "min_cell_episodes", "seed",
+        "env_options", "games": [...],
         "cells": {row: {column: {metric: describe(...) | None, "games", "episodes"}}}}``;
         ``games`` holds per game ``{"row", "column", "instances": [i, j], "seed", "episodes",
         "seat_0": {...}, "seat_1": {...}}`` (row entry in seat 0). Cell metrics:
@@ -224,6 +225,7 @@ def play_league(entries: Sequence[LeagueEntry], episodes_per_game: int, seed: in
         "kinds": {e.name: e.kind for e in entries},
         "instances": {e.name: e.instances for e in entries},
         "episodes_per_game": episodes_per_game,
+        "min_cell_episodes": min_cell_episodes,
         "seed": seed,
         "env_options": dict(env_options),
         "games": games,
@@ -329,7 +331,9 @@ def league_markdown(league: dict[str, Any], metric: str = "reward_per_step") -> 
     lines = [
         f"{metric.replace('_', ' ')} of the row agent against the column agent, both seats, mean "
         f"[95% interval] over the row agent's instances (diagonal: cross-seed play only); "
-        f"{league['episodes_per_game']} episodes per game.",
+        f"{league['episodes_per_game']} episodes per game"
+        + (f", more where a cell has fewer games: every cell pools at least {league['min_cell_episodes']} episodes."
+           if league.get("min_cell_episodes") else "."),
         "",
         "| agent \\ opponent | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),

@@ -106,6 +106,21 @@ def test_bench_report_tables_regenerate_from_the_compact_summary() -> None:
     assert table_rows(markdown_report(summary)) == table_rows(recorded)
 
 
+def test_main_job_record_keeps_what_the_report_shows() -> None:
+    from benchmarks.record_main_job import compact_summary
+
+    summary = json.loads((RESULTS / "bench_quick" / "summary.json").read_text())
+    summary["groups"][0]["curves"] = {"reward_per_step_0": [[0.0, 1.0]]}  # as a run writes them
+    compact = compact_summary(summary)
+    assert table_rows(markdown_report(compact)) == table_rows(markdown_report(summary))
+    assert all("curves" not in g for g in compact["groups"])
+    league = next(g["league"] for g in compact["groups"] if "league" in g)
+    assert "games" not in league
+    for row in league["cells"].values():
+        for cell in row.values():
+            assert all(set(v) == {"mean", "ci95"} for v in cell.values() if isinstance(v, dict))
+
+
 def _same_interval(new: dict, old: dict) -> None:
     assert new["n"] == old["n"]
     assert new["mean"] == pytest.approx(old["mean"], rel=1e-12, abs=1e-15)
