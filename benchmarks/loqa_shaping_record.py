@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.loqa_seeds_record import record_arguments, stat, write_record
+from lola_agents.metrics import interval_text
 
 TARGETS = ("own-coin >= 0.90 and >= 0.28 per step each in self-play; >= 0.25 per step across seeds; "
            ">= -0.05 per step against always-defect in both seats; P(take the other's coin) after a theft "
@@ -58,12 +59,7 @@ def _f(x: float | None, digits: int = 3) -> str:
 
 
 def _fi(x: dict[str, Any] | None) -> str:
-    if x is None or x.get("mean") is None:
-        return ""
-    text = _f(x["mean"])
-    if x.get("ci95"):
-        text += f" [{x['ci95'][0]:.3f}, {x['ci95'][1]:.3f}]"
-    return text
+    return interval_text(x, 3, missing="")
 
 
 def shaping_markdown(record: dict[str, Any]) -> str:

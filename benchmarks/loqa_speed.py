@@ -19,6 +19,7 @@ import argparse
 import os
 import time
 from dataclasses import replace
+from unittest.mock import patch
 
 import torch
 
@@ -31,22 +32,21 @@ from lola_agents.rollout import collect
 def measure(games: int, draws: int | None, repeats: int, stacked_step: bool = True) -> dict[str, float]:
     """CPU and wall seconds per update of collect and learn (the first update is not counted);
     ``stacked_step=False`` makes the past selves act through vmap."""
-    CoinGRU.stacked_step = stacked_step
-    setting = replace(PRESETS["paper"], num_envs=games, past_self_draws=draws)
-    players = loqa_players(setting, seed=0)
-    venv = coin_game_env.make_vec("coin_game_v0", games, seed=0, **setting.env_kwargs())
-    totals = {"collect_cpu": 0.0, "learn_cpu": 0.0, "wall": 0.0}
-    for repeat in range(repeats + 1):
-        wall, cpu = time.perf_counter(), time.process_time()
-        batches = collect(venv, players, setting.max_cycles)
-        collected = time.process_time()
-        players[0].learn(batches[0], batches[1])
-        players[1].learn(batches[1], batches[0])
-        if repeat:  # the first update warms up allocations
-            totals["collect_cpu"] += collected - cpu
-            totals["learn_cpu"] += time.process_time() - collected
-            totals["wall"] += time.perf_counter() - wall
-    CoinGRU.stacked_step = True
+    with patch.object(CoinGRU, "stacked_step", stacked_step):  # restored on exit, even on an error
+        setting = replace(PRESETS["paper"], num_envs=games, past_self_draws=draws)
+        players = loqa_players(setting, seed=0)
+        venv = coin_game_env.make_vec("coin_game_v0", games, seed=0, **setting.env_kwargs())
+        totals = {"collect_cpu": 0.0, "learn_cpu": 0.0, "wall": 0.0}
+        for repeat in range(repeats + 1):
+            wall, cpu = time.perf_counter(), time.process_time()
+            batches = collect(venv, players, setting.max_cycles)
+            collected = time.process_time()
+            players[0].learn(batches[0], batches[1])
+            players[1].learn(batches[1], batches[0])
+            if repeat:  # the first update warms up allocations
+                totals["collect_cpu"] += collected - cpu
+                totals["learn_cpu"] += time.process_time() - collected
+                totals["wall"] += time.perf_counter() - wall
     return {k: v / repeats for k, v in totals.items()}
 
 

@@ -19,16 +19,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from lola_agents.bench.report import compact_summary
+
 RECORD = Path(__file__).resolve().parent / "results" / "bench_quick"
 KEPT_FIGURES = ("coin-league-heatmap.png", "head_to_head-heatmap.png")
 
 
-def compact_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """``summary.json`` of a run without curves, per-seed values, league games and the league
-    cells' other statistics."""
-    summary = json.loads(json.dumps(summary))  # a copy
+def record_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """``summary.json`` of a run as recorded: :func:`lola_agents.bench.report.compact_summary`
+    (no curves), then without per-seed values, league games and the league cells' other
+    statistics."""
+    summary = json.loads(json.dumps(compact_summary(summary)))  # a deep copy
     for group in summary["groups"]:
-        group.pop("curves", None)
         for stats in group.get("metrics", {}).values():
             if isinstance(stats, dict):
                 stats.pop("per_seed", None)  # the report shows mean, spread and interval
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     summary_file = args.run / "summary.json"
     if not summary_file.is_file():
         parser.error(f"{summary_file} does not exist: give the folder lola-bench --out wrote")
-    summary = compact_summary(json.loads(summary_file.read_text()))
+    summary = record_summary(json.loads(summary_file.read_text()))
     (args.to / "figures").mkdir(parents=True, exist_ok=True)
     (args.to / "summary.json").write_text(json.dumps(summary, separators=(",", ":")) + "\n")
     shutil.copy(args.run / "report.md", args.to / "report.md")

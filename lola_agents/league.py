@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lola_agents.metrics import describe
+from lola_agents.metrics import describe, interval_text
 
 if TYPE_CHECKING:
     from lola_agents.rollout import Agent
@@ -312,17 +312,6 @@ def league_cells(games: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[
 
 
 # --------------------------------------------------------------------------- output
-def _interval_text(stats: dict[str, Any] | None, digits: int = 2) -> str:
-    """``mean [low, high]`` (95% interval), the mean alone for one instance, ``n/a`` if undefined."""
-    if not stats or stats["mean"] is None:
-        return "n/a"
-    text = f"{stats['mean']:.{digits}f}"
-    if stats["ci95"] is not None:
-        low, high = stats["ci95"]
-        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
-    return text
-
-
 def league_markdown(league: dict[str, Any], metric: str = "reward_per_step") -> str:
     """The league table of one cell metric (rows: the agent whose side is shown; columns:
     its opponent), then the row agents against always-defect."""
@@ -339,7 +328,7 @@ def league_markdown(league: dict[str, Any], metric: str = "reward_per_step") -> 
         "|---|" + "---|" * len(names),
     ]
     for row in names:
-        lines.append(f"| {row} | " + " | ".join(_interval_text(cells[row][c].get(metric)) for c in names) + " |")
+        lines.append(f"| {row} | " + " | ".join(interval_text(cells[row][c].get(metric)) for c in names) + " |")
     if "always-defect" in names:
         lines += [
             "",
@@ -352,7 +341,7 @@ def league_markdown(league: dict[str, Any], metric: str = "reward_per_step") -> 
         ]
         for row in names:
             cell = cells[row]["always-defect"]
-            lines.append(f"| {row} | " + " | ".join(_interval_text(cell.get(m)) for m in CELL_METRICS) + " |")
+            lines.append(f"| {row} | " + " | ".join(interval_text(cell.get(m)) for m in CELL_METRICS) + " |")
     return "\n".join(lines) + "\n"
 
 

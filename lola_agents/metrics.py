@@ -478,3 +478,15 @@ def share_of_runs(flags: object, valid_runs: object | None = None) -> float:
     if flags.ndim != 1:
         raise ValueError(f"expected flags [runs], got shape {flags.shape}")
     return _percent_true(flags, valid_runs)
+
+
+def interval_text(stats: dict[str, Any] | None, digits: int = 2, missing: str = "n/a") -> str:
+    """A :func:`describe` result as ``mean [low, high]`` (its 95% interval), the mean alone
+    without an interval (one value), ``missing`` when undefined."""
+    if not stats or stats.get("mean") is None:
+        return missing
+    text = f"{stats['mean']:.{digits}f}"
+    if stats.get("ci95") is not None:
+        low, high = stats["ci95"]
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text

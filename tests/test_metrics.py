@@ -234,3 +234,12 @@ def test_the_report_shows_shares_as_shares():
     )
     assert format_value(tft) == "67% [21, 94] (1 undefined)"
     assert format_value(group["metrics"]["reward_per_step_0"]) == "-2.50 ± 1.29"
+
+
+def test_interval_text_by_hand() -> None:
+    from lola_agents.metrics import interval_text
+
+    assert interval_text({"mean": 0.2468, "ci95": [0.1, 0.39]}) == "0.25 [0.10, 0.39]"
+    assert interval_text({"mean": -0.0521, "ci95": None}, 3) == "-0.052"  # one value: no interval
+    assert interval_text({"mean": None, "ci95": None}) == "n/a"
+    assert interval_text(None, missing="") == ""

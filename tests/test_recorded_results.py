@@ -107,11 +107,11 @@ def test_bench_report_tables_regenerate_from_the_compact_summary() -> None:
 
 
 def test_main_job_record_keeps_what_the_report_shows() -> None:
-    from benchmarks.record_main_job import compact_summary
+    from benchmarks.record_main_job import record_summary
 
     summary = json.loads((RESULTS / "bench_quick" / "summary.json").read_text())
     summary["groups"][0]["curves"] = {"reward_per_step_0": [[0.0, 1.0]]}  # as a run writes them
-    compact = compact_summary(summary)
+    compact = record_summary(summary)
     assert table_rows(markdown_report(compact)) == table_rows(markdown_report(summary))
     assert all("curves" not in g for g in compact["groups"])
     league = next(g["league"] for g in compact["groups"] if "league" in g)

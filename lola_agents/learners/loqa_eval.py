@@ -38,12 +38,13 @@ import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from lola_agents.league import checkpoint_entry, fixed_entries, play_league, seat_rates
 from lola_agents.learners.loqa import PRESETS, LOQAAgent, LOQAConfig, LOQAPolicy, LOQAPreset
-from lola_agents.metrics import describe
+from lola_agents.metrics import describe, interval_text
 
 # The published figures of LOQA's checkpoints in the LOQA league (3x3, 50 steps, the
 # agent in seat 0 against always-defect), for the tables.
@@ -326,13 +327,7 @@ def compact(value: Any, digits: int = 4) -> Any:
     return value
 
 
-def _fmt(stats: dict[str, Any] | None, digits: int = 3) -> str:
-    if not stats or stats.get("mean") is None:
-        return "n/a"
-    text = f"{stats['mean']:.{digits}f}"
-    if stats.get("ci95"):
-        text += f" [{stats['ci95'][0]:.{digits}f}, {stats['ci95'][1]:.{digits}f}]"
-    return text
+_fmt = partial(interval_text, digits=3)  # the tables' mean [95% interval]
 
 
 def _run_label(run: dict[str, Any]) -> str:

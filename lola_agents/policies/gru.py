@@ -16,9 +16,8 @@ episode start), ``initial_state(N)`` and ``step(obs [N, 4, g, g], state, starts 
 ``step`` also runs D policies of this architecture at once from their stacked weights
 (the replay buffer of past selves plays D snapshots per step): games are then grouped
 ``[D, n, ...]`` and every product is a batched one (``torch.baddbmm``). Its results equal
-bit for bit those of ``torch.func.vmap`` over the policies' own steps, and at the presets'
-widths those of each policy's own step on its n games (at some tiny widths the last bits
-differ: another matrix kernel).
+bit for bit those of ``torch.func.vmap`` over the policies' own steps, and are close to each
+policy's own step on its n games (the last bits may differ: another matrix kernel).
 """
 
 from __future__ import annotations
